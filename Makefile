@@ -1,0 +1,23 @@
+# One command each: `make demo` and `make test` install what they need first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test demo bench clean
+
+install: $(STAMP)
+
+# torch is pinned here (not in pyproject.toml) so that a CPU machine takes the CPU build;
+# on a machine with a CUDA torch already installed, run `pip install -e ".[dev,viz]"` instead.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "torch==2.13.0" -e ".[dev,viz]"
+	touch $(STAMP)
+
+test: install
+	OMP_NUM_THREADS=2 $(BIN)/python -m pytest tests
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache
