@@ -1,0 +1,1 @@
+"""Datasets: file formats, readers, the Frame record, and the synthetic world."""
