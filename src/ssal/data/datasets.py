@@ -1,0 +1,26 @@
+"""Open a dataset by format name (from a config's ``data:`` section or from CLI arguments)."""
+
+from __future__ import annotations
+
+import os
+
+from ssal.data.config import DataConfig
+from ssal.data.kitti import KittiDataset
+from ssal.errors import SsalError
+
+FORMATS = ("kitti",)
+
+
+def open_dataset(format: str, root: str | os.PathLike, **options):
+    """A dataset reader for ``format`` at ``root``."""
+    if format == "kitti":
+        return KittiDataset(root, **options)
+    raise SsalError(f"unknown dataset format {format!r} (known: {', '.join(FORMATS)})", "--format")
+
+
+def dataset_from_config(data: DataConfig):
+    if not data.root:
+        raise SsalError("data.root is empty: set it in the config or pass --data-root DIR", "data.root")
+    if data.format == "kitti":
+        return KittiDataset(data.root, fov_crop=data.fov_crop, info_files=data.info_files)
+    return open_dataset(data.format, data.root)
