@@ -1,0 +1,104 @@
+"""The anchor region-proposal head (OpenPCDet AnchorHeadSingle): 1x1 convs predict, for every anchor, class
+logits, box residuals and direction-bin logits; its losses are sigmoid focal, smooth-L1 with sin-difference
+and direction cross-entropy, normalised by the number of positive anchors of each frame."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ssal.geometry import limit_period
+from ssal.models.anchors import anchors_per_location, generate_anchors
+from ssal.models.box_coder import CODE_SIZE, add_sin_difference, decode_boxes
+from ssal.models.config import ModelConfig
+from ssal.models.losses import direction_loss, sigmoid_focal_loss, weighted_smooth_l1
+from ssal.models.target_assigner import AnchorTargets, TargetAssigner
+
+
+@dataclass
+class RpnOutput:
+    """Raw RPN predictions for a batch of B frames over N anchors.
+
+    Attributes:
+        cls_logits: (B, N, C) per-class logits; box_residuals: (B, N, 7); dir_logits: (B, N, num_dir_bins).
+    """
+
+    cls_logits: Tensor
+    box_residuals: Tensor
+    dir_logits: Tensor
+
+
+class AnchorHead(nn.Module):
+    """(B, C_in, ny_f, nx_f) BEV features -> per-anchor predictions; owns the anchors and the target assigner."""
+
+    def __init__(self, cfg: ModelConfig, in_channels: int):
+        super().__init__()
+        self.cfg = cfg
+        self.num_classes = len(cfg.class_names)
+        a = anchors_per_location(cfg)
+        self.num_dir_bins = cfg.anchor_head.num_dir_bins
+        self.conv_cls = nn.Conv2d(in_channels, a * self.num_classes, 1)
+        self.conv_box = nn.Conv2d(in_channels, a * CODE_SIZE, 1)
+        self.conv_dir = nn.Conv2d(in_channels, a * self.num_dir_bins, 1)
+        # Start every anchor at a 1 % foreground probability, so the focal loss is not swamped at step one.
+        nn.init.constant_(self.conv_cls.bias, -math.log((1 - 0.01) / 0.01))
+        nn.init.normal_(self.conv_box.weight, mean=0.0, std=0.001)
+        nn.init.zeros_(self.conv_box.bias)
+        nx, ny = cfg.grid_size
+        self.feature_size = (nx // cfg.feature_stride, ny // cfg.feature_stride)
+        anchors, classes = generate_anchors(cfg, self.feature_size)
+        self.register_buffer("anchors", anchors, persistent=False)
+        self.register_buffer("anchor_classes", classes, persistent=False)
+
+    def forward(self, features: Tensor) -> RpnOutput:
+        b = features.shape[0]
+
+        def flat(x: Tensor, k: int) -> Tensor:
+            return x.permute(0, 2, 3, 1).reshape(b, -1, k)
+
+        return RpnOutput(flat(self.conv_cls(features), self.num_classes), flat(self.conv_box(features), CODE_SIZE),
+                         flat(self.conv_dir(features), self.num_dir_bins))
+
+    def decode(self, out: RpnOutput) -> Tensor:
+        """(B, N, 7) boxes: residuals applied to the anchors, heading resolved by the direction classifier."""
+        boxes = decode_boxes(out.box_residuals, self.anchors[None].expand_as(out.box_residuals))
+        period = 2 * math.pi / self.num_dir_bins
+        offset = self.cfg.anchor_head.dir_offset
+        bins = out.dir_logits.argmax(dim=-1)
+        heading = limit_period(boxes[..., 6] - offset, 0.0, period) + offset + period * bins.to(boxes.dtype)
+        return torch.cat((boxes[..., :6], heading[..., None]), dim=-1)
+
+    def assign_targets(self, gt_boxes: Tensor) -> AnchorTargets:
+        """Targets for a padded batch of GT boxes (B, M, 8)."""
+        return TargetAssigner(self.cfg, self.anchor_classes).assign(self.anchors, gt_boxes)
+
+    def loss(self, out: RpnOutput, targets: AnchorTargets) -> dict[str, Tensor]:
+        """``loss_rpn_cls``, ``loss_rpn_box``, ``loss_rpn_dir``: weighted sums per frame, averaged over frames."""
+        h = self.cfg.anchor_head
+        labels = targets.labels
+        b = labels.shape[0]
+        positive = (labels > 0).to(out.cls_logits.dtype)
+        negative = (labels == 0).to(out.cls_logits.dtype)
+        normaliser = positive.sum(dim=1, keepdim=True).clamp_min(1.0)
+        cls_weights = (positive + negative) / normaliser
+        reg_weights = positive / normaliser
+        one_hot = torch.zeros_like(out.cls_logits)
+        one_hot.scatter_(-1, (labels.clamp_min(1) - 1)[..., None], positive[..., None])
+        loss_cls = sigmoid_focal_loss(out.cls_logits, one_hot, cls_weights, h.focal_alpha, h.focal_gamma).sum() / b
+
+        pred, target = add_sin_difference(out.box_residuals, targets.box_targets)
+        loss_box = weighted_smooth_l1(pred, target, reg_weights, h.smooth_l1_beta).sum() / b
+
+        bins = direction_bins(targets.matched_boxes[..., 6], h.dir_offset, self.num_dir_bins)
+        loss_dir = direction_loss(out.dir_logits, bins, reg_weights).sum() / b
+        return {"loss_rpn_cls": loss_cls * h.cls_weight, "loss_rpn_box": loss_box * h.box_weight,
+                "loss_rpn_dir": loss_dir * h.dir_weight}
+
+
+def direction_bins(heading: Tensor, offset: float, num_bins: int) -> Tensor:
+    """(...) long: which of ``num_bins`` equal sectors, starting at ``offset``, each heading (...) falls in."""
+    angle = limit_period(heading - offset, 0.0, 2 * math.pi)
+    return torch.floor(angle / (2 * math.pi / num_bins)).long().clamp(0, num_bins - 1)

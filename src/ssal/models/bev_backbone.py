@@ -1,0 +1,45 @@
+"""The 2-D BEV backbone (OpenPCDet's BaseBEVBackbone): blocks of 3x3 convs, each block starting with a strided conv;
+every block's output is up-sampled (transposed conv) to one common resolution and the results are concatenated."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ssal.models.config import BevBackboneConfig
+
+
+def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01), nn.ReLU()]
+
+
+class BevBackbone(nn.Module):
+    """(B, C_in, ny, nx) canvas -> (B, sum(num_upsample_filters), ny / s, nx / s), s = ``layer_strides[0] /
+    upsample_strides[0]``."""
+
+    def __init__(self, cfg: BevBackboneConfig, in_channels: int):
+        super().__init__()
+        self.blocks = nn.ModuleList()
+        self.deblocks = nn.ModuleList()
+        cin = in_channels
+        for n, stride, cout, up, up_out in zip(cfg.layer_nums, cfg.layer_strides, cfg.num_filters,
+                                               cfg.upsample_strides, cfg.num_upsample_filters):
+            layers = _conv_bn_relu(cin, cout, stride)
+            for _ in range(n):
+                layers += _conv_bn_relu(cout, cout)
+            self.blocks.append(nn.Sequential(*layers))
+            self.deblocks.append(nn.Sequential(
+                nn.ConvTranspose2d(cout, up_out, up, stride=up, bias=False),
+                nn.BatchNorm2d(up_out, eps=1e-3, momentum=0.01), nn.ReLU()))
+            cin = cout
+        self.out_channels = sum(cfg.num_upsample_filters)
+
+    def forward(self, canvas: Tensor) -> Tensor:
+        x, outputs = canvas, []
+        for block, deblock in zip(self.blocks, self.deblocks):
+            x = block(x)
+            outputs.append(deblock(x))
+        # A grid not divisible by a deep block's stride comes back a few cells larger; cut it to the first branch.
+        h, w = outputs[0].shape[-2:]
+        return torch.cat([o[..., :h, :w] for o in outputs], dim=1)

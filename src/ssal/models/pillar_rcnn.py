@@ -1,0 +1,116 @@
+"""``pillar_rcnn``: PV-RCNN's two-stage structure in plain PyTorch, on pillars.
+
+pillars (PFN) -> BEV canvas -> 2-D backbone -> anchor RPN -> proposals (top-k + rotated NMS) -> class-agnostic
+RoI head (rotated RoI-grid pooling from the BEV map, 256-d RoI feature, IoU-guided score, box refinement).
+
+Batch (built by the data loader)::
+
+    {"points": (P, 1 + F) [batch_index, x, y, z, intensity, ...], "batch_size": B,
+     "gt_boxes": (B, M, 8) [x, y, z, dx, dy, dz, heading, class_id] (1-based, zero rows pad; training only),
+     "frame_ids": list[str]}
+
+Training mode returns ``(loss, logs)`` with the six loss terms; eval mode returns one dict per frame:
+``boxes (K, 7)``, ``scores (K,)`` (sigmoid of the IoU-guided confidence), ``labels (K,)`` (1-based RPN class of the
+proposal), ``cls_probs (K, C)`` (the proposal's RPN class probabilities), ``roi_features (K, 256)`` and
+``roi_indices (K,)`` (which of the frame's proposals each box refines; proposals do not depend on dropout, so the
+same index across MC-dropout passes is the same RoI), sorted by score, on the model's device. With
+``return_hidden=True`` also ``rcnn_logits (K,)`` and ``rcnn_hidden (K, H)`` (see ``gradient_embedding``).
+
+Randomness (RoI sampling, dropout) comes from a generator seeded by ``(seed, training step, frame ids)``; the step
+counter is a buffer, so it is saved with the weights and a resumed run draws what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+from torch import Tensor, nn
+
+from ssal.geometry import limit_period
+from ssal.models.anchor_head import AnchorHead
+from ssal.models.bev_backbone import BevBackbone
+from ssal.models.config import ModelConfig
+from ssal.models.map_to_bev import scatter_to_bev
+from ssal.models.pillar_vfe import PillarVFE, pillarize
+from ssal.models.post_processing import select_detections
+from ssal.models.proposal_layer import Proposals, propose
+from ssal.models.roi_head import RoiHead, RoiHeadOutput, refine_boxes
+from ssal.models.roi_target_sampler import sample_roi_targets
+
+
+class PillarRCNN(nn.Module):
+    """The detector; build it with ``ssal.models.build_detector(cfg, seed)``."""
+
+    def __init__(self, cfg: ModelConfig, seed: int = 0):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        self.seed = seed
+        self.vfe = PillarVFE(cfg)
+        self.backbone = BevBackbone(cfg.backbone, self.vfe.out_channels)
+        self.anchor_head = AnchorHead(cfg, self.backbone.out_channels)
+        self.roi_head = RoiHead(cfg, self.backbone.out_channels)
+        self.register_buffer("train_step", torch.zeros((), dtype=torch.long))
+        self._mc_generator: torch.Generator | None = None
+
+    def enable_mc_dropout(self, enabled: bool = True, seed: int = 0) -> None:
+        """Keep the RoI head's dropout on in eval mode (MC-dropout); masks come from a generator seeded with
+        ``seed`` here and advanced by every forward pass, so a series of passes repeats exactly."""
+        self.roi_head.mc_dropout = enabled
+        self._mc_generator = torch.Generator().manual_seed(seed) if enabled else None
+
+    def forward(self, batch: dict, return_hidden: bool = False):
+        bev, rpn, rpn_boxes = self._first_stage(batch)
+        if self.training:
+            return self._training_losses(batch, bev, rpn, rpn_boxes)
+        p = self.cfg.proposals
+        proposals = propose(rpn_boxes, rpn.cls_logits, p.test_pre_nms, p.test_post_nms, p.test_nms_iou)
+        out = self.roi_head(bev, proposals.boxes, generator=self._mc_generator)
+        return self._predictions(proposals, out, return_hidden)
+
+    def _first_stage(self, batch: dict):
+        points = batch["points"]
+        cfg = self.cfg
+        max_pillars = cfg.vfe.max_pillars_train if self.training else cfg.vfe.max_pillars_test
+        pillars = pillarize(points, cfg, max_pillars)
+        canvas = scatter_to_bev(self.vfe(pillars), pillars.coords, int(batch["batch_size"]), cfg.grid_size)
+        bev = self.backbone(canvas)
+        rpn = self.anchor_head(bev)
+        return bev, rpn, self.anchor_head.decode(rpn)
+
+    def _training_losses(self, batch: dict, bev: Tensor, rpn, rpn_boxes: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        gt_boxes = batch["gt_boxes"].to(device=rpn_boxes.device, dtype=rpn_boxes.dtype)
+        generator = self._training_generator(batch)
+        p = self.cfg.proposals
+        losses = self.anchor_head.loss(rpn, self.anchor_head.assign_targets(gt_boxes))
+        proposals = propose(rpn_boxes.detach(), rpn.cls_logits.detach(), p.train_pre_nms, p.train_post_nms,
+                            p.train_nms_iou)
+        targets = sample_roi_targets(proposals, gt_boxes, self.cfg.roi_head, generator)
+        out = self.roi_head(bev, targets.rois, generator=generator)
+        losses.update(self.roi_head.loss(out, targets))
+        self.train_step += 1
+        return sum(losses.values()), {k: v.detach() for k, v in losses.items()}
+
+    def _training_generator(self, batch: dict) -> torch.Generator:
+        ids = "|".join(str(i) for i in batch.get("frame_ids", []))
+        text = f"{self.seed}|{int(self.train_step)}|{ids}".encode()
+        return torch.Generator().manual_seed(int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
+                                             >> 1)
+
+    def _predictions(self, proposals: Proposals, out: RoiHeadOutput, return_hidden: bool) -> list[dict[str, Tensor]]:
+        boxes = refine_boxes(proposals.boxes, out.box_residuals)
+        boxes = torch.cat((boxes[..., :6], limit_period(boxes[..., 6:7])), dim=-1)  # headings in [-pi, pi)
+        scores = torch.sigmoid(out.cls_logits)
+        results = []
+        for i in range(boxes.shape[0]):
+            valid = torch.nonzero(proposals.valid[i]).flatten()
+            keep = valid[select_detections(boxes[i, valid], scores[i, valid], self.cfg.post_processing)]
+            frame = {"boxes": boxes[i, keep], "scores": scores[i, keep], "labels": proposals.labels[i, keep],
+                     "cls_probs": proposals.cls_probs[i, keep], "roi_features": out.features[i, keep],
+                     "roi_indices": keep}
+            if return_hidden:
+                frame["rcnn_logits"] = out.cls_logits[i, keep]
+                frame["rcnn_hidden"] = out.cls_hidden[i, keep]
+            results.append(frame)
+        return results

@@ -1,0 +1,153 @@
+"""The class-agnostic second stage: rotated RoI-grid pooling from the BEV map, a shared MLP giving the RoI feature,
+an IoU-guided confidence and a box refinement in the RoI's canonical frame (PV-RCNN's head on a BEV map).
+
+Pooling: ``grid_size x grid_size`` points spread over each RoI (enlarged by ``pool_extra_width`` on every side) in
+its own frame are turned by its heading, moved to its centre and sampled bilinearly from the (channel-reduced)
+BEV map with ``grid_sample``. The pooled grid and the RoI's height and size ``(z, dx, dy, dz)`` enter the MLP.
+
+Dropout follows every hidden layer (not the RoI feature itself); it is on in training and, for MC-dropout, in eval
+when the detector asks for it. Its masks come from a ``torch.Generator`` when one is given, so runs repeat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ssal.geometry import rotate_points_z
+from ssal.models.box_coder import CODE_SIZE, decode_boxes
+from ssal.models.config import ModelConfig
+from ssal.models.losses import corner_loss, smooth_l1
+from ssal.models.roi_target_sampler import RoiTargets
+
+
+@dataclass
+class RoiHeadOutput:
+    """Per-RoI outputs for RoIs (B, R, 7).
+
+    Attributes:
+        features: (B, R, F) the shared RoI feature (F = ``shared_fc[-1]``, 256 by default).
+        cls_logits: (B, R) logit of the IoU-guided confidence.
+        cls_hidden: (B, R, H) input of the confidence's last linear layer (for gradient embeddings).
+        box_residuals: (B, R, 7) refinement residuals in the RoI's canonical frame.
+    """
+
+    features: Tensor
+    cls_logits: Tensor
+    cls_hidden: Tensor
+    box_residuals: Tensor
+
+
+def roi_grid_points(rois: Tensor, grid_size: int, extra_width: float = 0.0) -> Tensor:
+    """(..., grid_size**2, 2) BEV positions of the pooling grid of ``rois`` (..., 7): cell centres of a
+    ``grid_size``-square grid over the RoI enlarged by ``extra_width`` per side, row-major in (local x, local y)."""
+    steps = (torch.arange(grid_size, device=rois.device, dtype=rois.dtype) + 0.5) / grid_size - 0.5
+    u, v = torch.meshgrid(steps, steps, indexing="ij")
+    unit = torch.stack((u.flatten(), v.flatten()), dim=-1)  # (G*G, 2)
+    flat = rois.reshape(-1, rois.shape[-1])
+    size = flat[:, 3:5] + 2 * extra_width
+    local = unit[None] * size[:, None, :]
+    points = rotate_points_z(local, flat[:, 6]) + flat[:, None, 0:2]
+    return points.view(*rois.shape[:-1], grid_size * grid_size, 2)
+
+
+def refine_boxes(rois: Tensor, residuals: Tensor) -> Tensor:
+    """(..., 7) boxes from canonical ``residuals`` (..., 7) applied to ``rois`` (..., 7)."""
+    flat_rois, flat_res = rois.reshape(-1, 7), residuals.reshape(-1, 7)
+    reference = torch.cat((torch.zeros_like(flat_rois[:, :3]), flat_rois[:, 3:6],
+                           torch.zeros_like(flat_rois[:, 6:])), dim=1)
+    local = decode_boxes(flat_res, reference)
+    xyz = rotate_points_z(local[:, None, :3], flat_rois[:, 6])[:, 0] + flat_rois[:, :3]
+    boxes = torch.cat((xyz, local[:, 3:6], local[:, 6:7] + flat_rois[:, 6:7]), dim=1)
+    return boxes.view(rois.shape)
+
+
+def _mlp(widths: list[int], in_channels: int) -> tuple[nn.ModuleList, int]:
+    layers = nn.ModuleList()
+    for width in widths:
+        layers.append(nn.Sequential(nn.Linear(in_channels, width, bias=False),
+                                    nn.BatchNorm1d(width, eps=1e-3, momentum=0.01), nn.ReLU()))
+        in_channels = width
+    return layers, in_channels
+
+
+class RoiHead(nn.Module):
+    """BEV map (B, C, H, W) + RoIs (B, R, 7) -> ``RoiHeadOutput``."""
+
+    def __init__(self, cfg: ModelConfig, in_channels: int):
+        super().__init__()
+        self.cfg = cfg
+        h = cfg.roi_head
+        self.reduce = nn.Sequential(nn.Conv2d(in_channels, h.pool_channels, 1, bias=False),
+                                    nn.BatchNorm2d(h.pool_channels, eps=1e-3, momentum=0.01), nn.ReLU())
+        pooled = h.pool_channels * h.grid_size**2 + 4
+        self.shared, self.feature_channels = _mlp(h.shared_fc, pooled)
+        self.cls_layers, cls_in = _mlp(h.cls_fc, self.feature_channels)
+        self.reg_layers, reg_in = _mlp(h.reg_fc, self.feature_channels)
+        self.cls_out = nn.Linear(cls_in, 1)
+        self.reg_out = nn.Linear(reg_in, CODE_SIZE)
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d)):
+                nn.init.xavier_normal_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        nn.init.normal_(self.reg_out.weight, mean=0.0, std=0.001)
+        self.mc_dropout = False  # set by the detector: dropout stays on in eval mode
+
+    def forward(self, bev: Tensor, rois: Tensor, generator: torch.Generator | None = None) -> RoiHeadOutput:
+        b, r = rois.shape[:2]
+        pooled = self.pool(self.reduce(bev), rois).reshape(b * r, -1)
+        geometry = torch.cat((rois[..., 2:3], rois[..., 3:6]), dim=-1).reshape(b * r, 4)
+        x = torch.cat((pooled, geometry), dim=1)
+        for k, layer in enumerate(self.shared):
+            x = layer(x)
+            if k < len(self.shared) - 1:
+                x = self._dropout(x, generator)
+        features = x
+        hidden = self._branch(self.cls_layers, features, generator)
+        reg_hidden = self._branch(self.reg_layers, features, generator)
+        return RoiHeadOutput(features.view(b, r, -1), self.cls_out(hidden).view(b, r), hidden.view(b, r, -1),
+                             self.reg_out(reg_hidden).view(b, r, CODE_SIZE))
+
+    def pool(self, bev: Tensor, rois: Tensor) -> Tensor:
+        """(B, R, G*G, C) bilinear samples of ``bev`` (B, C, H, W) at the grid points of ``rois`` (B, R, 7)."""
+        h = self.cfg.roi_head
+        x0, y0, _, x1, y1, _ = self.cfg.point_cloud_range
+        points = roi_grid_points(rois, h.grid_size, h.pool_extra_width)  # (B, R, G*G, 2)
+        low = points.new_tensor([x0, y0])
+        extent = points.new_tensor([x1 - x0, y1 - y0])
+        # The map covers the range edge to edge, hence align_corners=False; outside it reads zeros.
+        grid = (points - low) / extent * 2 - 1
+        sampled = F.grid_sample(bev, grid.to(bev.dtype), mode="bilinear", padding_mode="zeros", align_corners=False)
+        return sampled.permute(0, 2, 3, 1)
+
+    def _branch(self, layers: nn.ModuleList, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        for layer in layers:
+            x = self._dropout(layer(x), generator)
+        return x
+
+    def _dropout(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        p = self.cfg.roi_head.dropout
+        if p == 0.0 or not (self.training or self.mc_dropout):
+            return x
+        if generator is None:
+            return F.dropout(x, p, training=True)
+        keep = torch.rand(x.shape, generator=generator, device=generator.device) >= p
+        return x * keep.to(device=x.device, dtype=x.dtype) / (1 - p)
+
+    def loss(self, out: RoiHeadOutput, targets: RoiTargets) -> dict[str, Tensor]:
+        """``loss_rcnn_cls`` (BCE on the IoU target), ``loss_rcnn_reg`` (smooth-L1 on foreground residuals) and
+        ``loss_rcnn_corner`` (corner distance of refined foreground boxes), each a mean over its RoIs."""
+        h = self.cfg.roi_head
+        loss_cls = F.binary_cross_entropy_with_logits(out.cls_logits, targets.cls_targets)
+        fg = targets.reg_mask
+        count = fg.sum().clamp_min(1)
+        reg = smooth_l1(out.box_residuals, targets.reg_targets, h.smooth_l1_beta).sum(dim=-1)
+        loss_reg = (reg * fg).sum() / count
+        refined = refine_boxes(targets.rois[fg], out.box_residuals[fg])
+        loss_corner = corner_loss(refined, targets.gt_boxes[fg]).sum() / count
+        return {"loss_rcnn_cls": loss_cls * h.cls_weight, "loss_rcnn_reg": loss_reg * h.reg_weight,
+                "loss_rcnn_corner": loss_corner * h.corner_weight}

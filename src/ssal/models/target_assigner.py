@@ -1,0 +1,119 @@
+"""Anchor target assignment by bird's-eye-view IoU, per class (OpenPCDet's AxisAlignedTargetAssigner).
+
+An anchor is positive when its IoU with a GT box of its own class reaches the class's matched threshold, negative
+below the unmatched threshold and ignored in between; besides, every GT box claims the anchors that overlap it best
+(when they overlap at all), so small or oddly shaped objects are never left without a positive anchor. All anchors
+are used (no sub-sampling). IoU is axis-aligned after snapping each box to the nearer of 0 and 90 degrees, as
+OpenPCDet does, or rotated (``matching_iou: rotated``) through ``ssal.geometry.boxes_iou_bev``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch import Tensor
+
+from ssal.geometry import boxes_iou_bev, limit_period
+from ssal.models.box_coder import encode_boxes
+from ssal.models.config import ModelConfig
+
+_CHUNK_ELEMENTS = 1 << 22  # anchors x GT pairs per IoU block; bounds memory on dense Waymo grids
+
+
+@dataclass
+class AnchorTargets:
+    """Targets of a batch of anchors.
+
+    Attributes:
+        labels: (B, N) long: class id (>= 1) for positives, 0 for negatives, -1 for ignored anchors.
+        box_targets: (B, N, 7) residuals of the matched GT box (zeros where not positive).
+        matched_boxes: (B, N, 7) the matched GT box of each positive anchor (zeros elsewhere).
+    """
+
+    labels: Tensor
+    box_targets: Tensor
+    matched_boxes: Tensor
+
+
+class TargetAssigner:
+    """Assign GT boxes to a fixed set of anchors (one per feature-map cell, class and rotation)."""
+
+    def __init__(self, cfg: ModelConfig, anchor_classes: Tensor):
+        """``anchor_classes`` (N,) long, the 1-based class of every anchor (see ``generate_anchors``)."""
+        by_class = {cfg.class_names.index(a.class_name) + 1: a for a in cfg.anchor_head.anchors}
+        table = torch.zeros(len(cfg.class_names) + 1, 2)
+        for class_id, entry in by_class.items():
+            table[class_id] = torch.tensor([entry.matched_threshold, entry.unmatched_threshold])
+        table = table.to(anchor_classes.device)
+        self.anchor_classes = anchor_classes
+        self.matched = table[anchor_classes, 0]
+        self.unmatched = table[anchor_classes, 1]
+        self.rotated = cfg.anchor_head.matching_iou == "rotated"
+
+    def assign(self, anchors: Tensor, gt_boxes: Tensor) -> AnchorTargets:
+        """Targets for ``anchors`` (N, 7) and a padded batch of ``gt_boxes`` (B, M, 8) ``[box, class_id]``
+        (rows with class_id 0 are padding)."""
+        per_frame = [self._assign_frame(anchors, frame) for frame in gt_boxes]
+        labels, matched = (torch.stack(x) for x in zip(*per_frame))
+        targets = encode_boxes(matched, anchors[None].expand_as(matched))
+        positive = (labels > 0)[..., None]
+        return AnchorTargets(labels, torch.where(positive, targets, torch.zeros_like(targets)), matched)
+
+    def _assign_frame(self, anchors: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
+        gt = gt[gt[:, 7] > 0]
+        n = anchors.shape[0]
+        labels = torch.zeros(n, dtype=torch.long, device=anchors.device)
+        matched = torch.zeros(n, 7, dtype=anchors.dtype, device=anchors.device)
+        if gt.shape[0] == 0:
+            return labels, matched
+        gt_classes = gt[:, 7].long()
+        best_iou = anchors.new_zeros(n)
+        best_gt = torch.zeros(n, dtype=torch.long, device=anchors.device)
+        gt_best = anchors.new_zeros(gt.shape[0])
+        for start, iou in self._iou_chunks(anchors, gt, gt_classes):
+            value, index = iou.max(dim=1)
+            best_iou[start:start + len(value)], best_gt[start:start + len(value)] = value, index
+            gt_best = torch.maximum(gt_best, iou.max(dim=0).values)
+        # Each GT's best anchors (ties included) are positive whatever their IoU, as long as they overlap it.
+        forced = torch.zeros(n, dtype=torch.bool, device=anchors.device)
+        claimable = gt_best > 0
+        for start, iou in self._iou_chunks(anchors, gt, gt_classes):
+            hit = ((iou == gt_best[None]) & claimable[None]).any(dim=1)
+            forced[start:start + len(hit)] = hit
+        positive = (best_iou >= self.matched) | forced
+        labels[(best_iou >= self.unmatched) & ~positive] = -1
+        labels[positive] = gt_classes[best_gt[positive]]
+        matched[positive] = gt[best_gt[positive], :7]
+        return labels, matched
+
+    def _iou_chunks(self, anchors: Tensor, gt: Tensor, gt_classes: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
+        """Yield ``(start, iou)``: BEV IoU (n, G) of consecutive anchor blocks, zero across classes."""
+        step = max(1, _CHUNK_ELEMENTS // gt.shape[0])
+        gt_rect = None if self.rotated else _nearest_axis_rectangles(gt)
+        for start in range(0, anchors.shape[0], step):
+            block = anchors[start:start + step]
+            if self.rotated:
+                iou = boxes_iou_bev(block, gt[:, :7])
+            else:
+                iou = _axis_aligned_iou(_nearest_axis_rectangles(block), gt_rect)
+            same_class = self.anchor_classes[start:start + step, None] == gt_classes[None]
+            yield start, torch.where(same_class, iou, torch.zeros_like(iou))
+
+
+def _nearest_axis_rectangles(boxes: Tensor) -> Tensor:
+    """(N, 4) ``(x_min, y_min, x_max, y_max)`` of boxes (N, 7+) turned to the nearer of 0 and 90 degrees."""
+    near_90 = limit_period(boxes[:, 6], 0.5, math.pi).abs() > math.pi / 4
+    half = torch.where(near_90[:, None], boxes[:, [4, 3]], boxes[:, [3, 4]]) / 2
+    return torch.cat((boxes[:, :2] - half, boxes[:, :2] + half), dim=1)
+
+
+def _axis_aligned_iou(a: Tensor, b: Tensor) -> Tensor:
+    """(N, M) IoU of axis-aligned rectangles a (N, 4) and b (M, 4) ``(x_min, y_min, x_max, y_max)``."""
+    wh = (torch.minimum(a[:, None, 2:], b[None, :, 2:]) - torch.maximum(a[:, None, :2], b[None, :, :2])).clamp_min(0)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / (area_a[:, None] + area_b[None] - inter).clamp_min(1e-8)
