@@ -32,7 +32,8 @@ def rectangle_overlap_area(boxes_a: Tensor, boxes_b: Tensor) -> Tensor:
             read. Sizes must be >= 0; a zero-size box has zero overlap.
 
     Returns:
-        (K,) area of the overlap of ``boxes_a[k]`` and ``boxes_b[k]``, in [0, min(area_a, area_b)].
+        (K,) area of the overlap of ``boxes_a[k]`` and ``boxes_b[k]``, in [0, min(area_a, area_b)]; overlaps
+        below rounding noise (boxes that only touch) are exactly 0.
     """
     corner_x, corner_y = _corners_of_b_in_frame_of_a(boxes_a, boxes_b)  # (K, 4) each
     edge_x = torch.roll(corner_x, -1, dims=1) - corner_x
@@ -52,8 +53,12 @@ def rectangle_overlap_area(boxes_a: Tensor, boxes_b: Tensor) -> Tensor:
 
     h0, h1, h2, h3 = height(t_enter), height(kink_1), height(kink_2), height(t_leave)
     doubled = (h0 + h1) * (kink_1 - t_enter) + (h1 + h2) * (kink_2 - kink_1) + (h2 + h3) * (t_leave - kink_2)
-    area = ((doubled * edge_y).sum(dim=1) * 0.5).clamp_min(0)
-    return torch.minimum(area, torch.minimum(boxes_a[:, 3] * boxes_a[:, 4], boxes_b[:, 3] * boxes_b[:, 4]))
+    area = (doubled * edge_y).sum(dim=1) * 0.5
+    area_a, area_b = boxes_a[:, 3] * boxes_a[:, 4], boxes_b[:, 3] * boxes_b[:, 4]
+    # Below rounding noise the overlap is exactly 0, so that boxes that only touch never count as overlapping.
+    noise = (area_a + area_b) * (32 * torch.finfo(area.dtype).eps)
+    area = torch.where(area > noise, area, torch.zeros_like(area))
+    return torch.minimum(area, torch.minimum(area_a, area_b))
 
 
 def _corners_of_b_in_frame_of_a(boxes_a: Tensor, boxes_b: Tensor) -> tuple[Tensor, Tensor]:
