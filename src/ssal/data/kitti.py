@@ -19,7 +19,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ssal.data.frame import Frame, FrameInfo, KittiAnnotations
 from ssal.data.infos import load_infos
@@ -30,6 +29,7 @@ from ssal.data.kitti_label import read_label_file
 from ssal.data.kitti_plane import read_plane
 from ssal.data.point_file import read_points
 from ssal.errors import SsalError
+from ssal.geometry import count_points_in_boxes_numpy
 
 SPLITS = ("train", "val", "trainval", "test")
 
@@ -136,11 +136,9 @@ class KittiDataset:
         return annos, labels.select(~is_object)
 
     def _count_points(self, info: FrameInfo, boxes: np.ndarray) -> np.ndarray:
-        from ssal.geometry import points_in_boxes  # TODO(lead): module-level once geometry lands
-
         points = self.load_points(info, fov_only=True)
-        inside = points_in_boxes(torch.from_numpy(points[:, :3]).double(), torch.from_numpy(boxes).double())
-        return inside.sum(dim=0).numpy().astype(np.int32)
+        # float64, as OpenPCDet counts: a float32 test flips points that lie on a face.
+        return count_points_in_boxes_numpy(points[:, :3].astype(np.float64), boxes.astype(np.float64)).astype(np.int32)
 
     def info(self, frame_id: str) -> FrameInfo:
         """The info of a frame already seen through ``infos``/``read_info``, else read from its raw files."""

@@ -61,9 +61,10 @@ def parse_label_text(text: str, where: str | os.PathLike, with_score: bool | Non
             continue
         expected = {True: (16,), False: (15,), None: (15, 16)}[with_score]
         if len(fields) not in expected:
-            raise SsalError(
-                f"line {number} has {len(fields)} columns, expected {' or '.join(map(str, expected))} "
-                "(type truncated occluded alpha bbox[4] h w l x y z rotation_y [score])", where)
+            columns = "type truncated occluded alpha bbox[4] h w l x y z rotation_y" + {
+                True: " score", False: "", None: " [score]"}[with_score]
+            raise SsalError(f"line {number} has {len(fields)} columns, expected "
+                            f"{' or '.join(map(str, expected))} ({columns})", where)
         has_score = len(fields) == 16
         if score_column is None:
             score_column = has_score
