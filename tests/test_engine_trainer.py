@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from helpers.engine_toys import TOY_MODEL_CONFIG, ToyDataset, ToyModel, toy_collate
-from ssal.engine import Hook, TrainConfig, Trainer, default_hooks, seed_everything
+from ssal.engine import Hook, ProgressHook, TrainConfig, Trainer, default_hooks, seed_everything
 from ssal.engine.checkpoint import list_epoch_checkpoints, read_checkpoint
 from ssal.errors import SsalError
 
@@ -258,3 +259,18 @@ def test_a_dataset_without_set_epoch_is_rejected(tmp_path):
 
     with pytest.raises(TypeError, match="set_epoch"):
         Trainer(ToyModel(), NoEpochs(), small_config(), tmp_path, model_name="toy", model_config={})
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_progress_bar_shows_epoch_loss_rate_and_eta_on_a_terminal_only(tmp_path):
+    terminal, log_file = FakeTerminal(), io.StringIO()
+    make_trainer(tmp_path / "a", small_config(epochs=2), hooks=[ProgressHook(terminal, refresh_s=0)]).train()
+    make_trainer(tmp_path / "b", small_config(epochs=2), hooks=[ProgressHook(log_file)]).train()
+    last = terminal.getvalue().split("\r")[-1]
+    assert last.startswith("epoch 2/2: 100%") and "12/12 [" in last and "step/s" in last
+    assert "<00:00" in last and "loss=" in last and "lr=" in last  # elapsed<remaining, then the postfix
+    assert log_file.getvalue() == ""

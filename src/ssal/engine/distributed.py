@@ -131,6 +131,18 @@ class DistContext:
             raise SsalError(text)
         raise RuntimeError(f"rank 0 failed in {getattr(fn, '__name__', fn)!s}: {described}")
 
+    def sync_buffers(self, model: nn.Module, src: int = 0) -> None:
+        """Copy rank ``src``'s buffers (BatchNorm running statistics) to every rank.
+
+        DDP broadcasts buffers at the *start* of each forward, so after the last step of an epoch every rank
+        holds its own last-batch statistics; syncing at epoch end makes checkpoints and sharded inference use
+        one model everywhere (and changes nothing else: the next forward would have broadcast them anyway).
+        """
+        if not self.is_distributed:
+            return
+        for buffer in model.buffers():
+            dist.broadcast(buffer, src=src)
+
     def wrap_model(self, model: nn.Module, find_unused_parameters: bool = False) -> nn.Module:
         """``model`` wrapped in DistributedDataParallel when distributed (gradients averaged over ranks)."""
         if not self.is_distributed:

@@ -155,6 +155,7 @@ class Trainer:
                 for batch in self._loader(epoch):
                     self.run_step(batch)
                     self._call("after_step")
+                self.dist.sync_buffers(self.model)
                 self.state.completed_epochs = epoch + 1
                 self._call("after_epoch")
         finally:
