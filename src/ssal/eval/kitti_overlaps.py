@@ -37,7 +37,7 @@ def pair_overlaps(gt: KittiObjects, det: KittiObjects) -> PairOverlaps:
     g, d = same_frame_pairs(gt.frame[gt_rows], det.frame, len(gt.offsets) - 1)
     g = gt_rows[g]
     iou = {"2d": image_overlap(det.bbox[d], gt.bbox[g], criterion="union")}
-    inter_area = ground_intersection(gt.camera_boxes, det.camera_boxes, g, d, det.frame[d])
+    inter_area = ground_intersection(gt.camera_boxes, det.camera_boxes, g, d)
     gt_box, det_box = gt.camera_boxes[g], det.camera_boxes[d]
     area_g, area_d = gt_box[:, 3] * gt_box[:, 5], det_box[:, 3] * det_box[:, 5]
     iou["bev"] = _ratio(inter_area, area_g + area_d - inter_area)
@@ -56,7 +56,7 @@ def dontcare_coverage(gt: KittiObjects, det: KittiObjects) -> dict[str, np.ndarr
     sized = (gt.camera_boxes[g, 3:6] > 0).all(axis=1)  # KITTI's DontCare boxes have -1 sizes
     g, d = g[sized], d[sized]
     if len(g):
-        inter_area = ground_intersection(gt.camera_boxes, det.camera_boxes, g, d, det.frame[d])
+        inter_area = ground_intersection(gt.camera_boxes, det.camera_boxes, g, d)
         det_box = det.camera_boxes[d]
         np.maximum.at(coverage["bev"], d, _ratio(inter_area, det_box[:, 3] * det_box[:, 5]))
         inter_volume = inter_area * vertical_overlap(det_box, gt.camera_boxes[g])
@@ -91,23 +91,24 @@ def image_overlap(a: np.ndarray, b: np.ndarray, criterion: str) -> np.ndarray:
     return np.where((w > 0) & (h > 0), _ratio(inter, denominator), 0.0)
 
 
-def ground_intersection(
-    boxes_a: np.ndarray, boxes_b: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray, pair_frame: np.ndarray
-) -> np.ndarray:
+def ground_intersection(boxes_a: np.ndarray, boxes_b: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
     """(P,) intersection areas, seen from above, of camera boxes ``boxes_a[rows_a[k]]`` and ``boxes_b[rows_b[k]]``.
 
-    ``pair_frame`` (P,) is each pair's frame, sorted: one rotated-overlap call per frame.
+    Pairs whose circumscribed circles are apart have none; the rest go to one row-wise rotated-overlap call.
     """
+    bev_a, bev_b = ground_boxes(boxes_a[rows_a]), ground_boxes(boxes_b[rows_b])
+    reach = _circumradius(bev_a) + _circumradius(bev_b)
+    near = np.flatnonzero(((bev_a[:, :2] - bev_b[:, :2]) ** 2).sum(axis=1) <= reach**2)
     out = np.zeros(len(rows_a))
-    bev_a, bev_b = ground_boxes(boxes_a), ground_boxes(boxes_b)
-    for block in np.split(np.arange(len(rows_a)), np.flatnonzero(np.diff(pair_frame)) + 1):
-        if not len(block):
-            continue
-        ua, ia = np.unique(rows_a[block], return_inverse=True)
-        ub, ib = np.unique(rows_b[block], return_inverse=True)
-        areas = boxes_overlap_bev(torch.from_numpy(bev_a[ua]), torch.from_numpy(bev_b[ub])).numpy()
-        out[block] = areas[ia, ib]
+    if len(near):
+        out[near] = boxes_overlap_bev(
+            torch.from_numpy(bev_a[near]), torch.from_numpy(bev_b[near]), aligned=True
+        ).numpy()
     return out
+
+
+def _circumradius(boxes: np.ndarray) -> np.ndarray:
+    return 0.5 * np.hypot(boxes[:, 3], boxes[:, 4])
 
 
 def ground_boxes(camera_boxes: np.ndarray) -> np.ndarray:
