@@ -1,0 +1,418 @@
+"""One synthetic scene: a road with its ground, clutter along it, and the actors a KITTI annotator would label.
+
+``sample_scene(style_weights, rng)`` draws a scene style (residential street, city street, highway, campus),
+then a road, its ground, and everything on it, in the world frame: origin on the ground under the ego vehicle,
+x along the ego's heading, z up. The scene knows nothing of sensors or file formats; actors carry a velocity
+and a track id so that a sequence of scenes can move them later.
+
+Per-frame density factors (drawn log-normally per class) give the scene-to-scene variety of KITTI: crowded
+streets, frames without a pedestrian, frames dominated by pedestrians or cyclists, empty roads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ssal.data.synthetic import actors as A
+from ssal.data.synthetic.ground import Ground
+from ssal.data.synthetic.road import Road
+from ssal.data.synthetic.solids import PART_COLUMNS, Solids
+
+FRONT, BACK = 90.0, 55.0  # metres of road built ahead of and behind the ego vehicle
+
+
+@dataclass(frozen=True)
+class Style:
+    """How a kind of street is furnished. Densities are per 100 m of road (per side or per lane)."""
+
+    name: str
+    lanes: tuple[int, int]
+    parking: float  # probability of a parked row on each side
+    park_fill: tuple[float, float]  # share of a parked row's slots taken
+    traffic: float  # moving vehicles per 100 m per lane
+    pedestrians: float  # per 100 m per sidewalk
+    cyclists: float  # per 100 m of road
+    crossing: float  # probability of people crossing the road ahead
+    cross_street: float  # probability of a side street ahead (cross traffic, a gap in the frontage)
+    sidewalk: tuple[float, float]
+    setback: tuple[float, float]  # kerb+sidewalk to building fronts
+    building_height: tuple[float, float]
+    building_gap: tuple[float, float]
+    trees: float  # per 100 m per side
+    heavy: float  # share of vans, trucks and trams in traffic
+
+
+STYLES = {
+    "residential": Style("residential", (1, 1), 0.8, (0.35, 0.95), 3.0, 5.0, 1.5, 0.10, 0.15, (1.5, 3.0),
+                         (2.0, 9.0), (4.5, 9.0), (2.0, 9.0), 8.0, 0.10),
+    "city": Style("city", (1, 2), 0.65, (0.4, 1.0), 5.0, 14.0, 4.0, 0.30, 0.35, (2.5, 5.0), (0.0, 1.5),
+                  (8.0, 24.0), (0.0, 3.0), 4.0, 0.15),
+    "highway": Style("highway", (2, 3), 0.03, (0.1, 0.4), 5.0, 0.0, 0.2, 0.0, 0.0, (0.0, 0.0), (10.0, 35.0),
+                     (4.0, 12.0), (15.0, 60.0), 6.0, 0.25),
+    "campus": Style("campus", (1, 1), 0.35, (0.2, 0.8), 1.5, 30.0, 10.0, 0.40, 0.10, (3.0, 6.0), (3.0, 15.0),
+                    (6.0, 15.0), (6.0, 20.0), 7.0, 0.05),
+}
+STYLE_WEIGHTS = {"residential": 0.42, "city": 0.33, "highway": 0.13, "campus": 0.12}
+
+
+@dataclass
+class Actors:
+    """The labelled things of a scene (A of them), world frame."""
+
+    name: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="<U16"))
+    box: np.ndarray = field(default_factory=lambda: np.zeros((0, 7)))  # x, y, z (centre), l, w, h, yaw
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # m/s, world x and y
+    track_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.name)
+
+
+@dataclass
+class Scene:
+    style: str
+    road: Road
+    ground: Ground
+    solids: Solids
+    actors: Actors
+    ego_pose: np.ndarray  # (4, 4) ego frame (on the ground, x forward) -> world
+
+
+class _Layout:
+    """Collects solids and actors while keeping footprints from overlapping."""
+
+    def __init__(self, road: Road, ground: Ground):
+        self.road, self.ground = road, ground
+        self.parts: list[np.ndarray] = []
+        self.poses: list[tuple] = []
+        self.owner: list[int] = []
+        self.footprints = np.zeros((0, 5))  # cx, cy, half length, half width, yaw
+        self.names: list[str] = []
+        self.boxes: list[tuple] = []
+        self.velocities: list[tuple] = []
+
+    def free(self, x: float, y: float, length: float, width: float, yaw: float, margin: float) -> bool:
+        rect = np.array([x, y, length / 2 + margin, width / 2 + margin, yaw])
+        return not _overlaps(rect, self.footprints)
+
+    def add(self, dims, parts, x: float, y: float, yaw: float, name: str | None = None, speed: float = 0.0,
+            margin: float = 0.15, check: bool = True) -> bool:
+        """Place a thing whose footprint centre is at world ``x, y``; ``name`` (a KITTI class) makes it an actor."""
+        length, width, height = dims
+        if check and not self.free(x, y, length, width, yaw, margin):
+            return False
+        z = float(self.ground.height(np.array([x]), np.array([y]))[0])
+        self.footprints = np.vstack((self.footprints, [x, y, length / 2, width / 2, yaw]))
+        owner = -1
+        if name is not None:
+            owner = len(self.names)
+            self.names.append(name)
+            self.boxes.append((x, y, z + height / 2, length, width, height, yaw))
+            self.velocities.append((speed * math.cos(yaw), speed * math.sin(yaw)))
+        rows = np.asarray(parts, dtype=np.float64).reshape(-1, PART_COLUMNS)
+        self.parts.append(rows)
+        self.poses.extend([(x, y, z, yaw)] * len(rows))
+        self.owner.extend([owner] * len(rows))
+        return True
+
+    def add_on_road(self, dims, parts, s: float, l: float, turn: float = 0.0, **kwargs) -> bool:
+        """``add`` at road coordinates; ``turn``: heading relative to the road direction."""
+        x, y, direction = self.road.to_world(s, l)
+        return self.add(dims, parts, float(x), float(y), float(direction) + turn, **kwargs)
+
+    def finish(self, style: str, ego_pose: np.ndarray, rng: np.random.Generator) -> Scene:
+        parts = np.concatenate(self.parts) if self.parts else np.zeros((0, PART_COLUMNS))
+        solids = Solids.from_parts(parts, np.asarray(self.poses).reshape(-1, 4), np.asarray(self.owner))
+        count = len(self.names)
+        actors = Actors(
+            name=np.asarray(self.names, dtype="<U16"), box=np.asarray(self.boxes, dtype=np.float64).reshape(-1, 7),
+            velocity=np.asarray(self.velocities, dtype=np.float64).reshape(-1, 2),
+            track_id=rng.permutation(count).astype(np.int64) if count else np.zeros(0, dtype=np.int64),
+        )
+        return Scene(style, self.road, self.ground, solids, actors, ego_pose)
+
+
+def _overlaps(rect: np.ndarray, others: np.ndarray) -> bool:
+    """Whether the oriented rectangle ``rect`` (cx, cy, half l, half w, yaw) overlaps any of ``others`` (N, 5)
+    (separating-axis test)."""
+    if not len(others):
+        return False
+    delta = others[:, :2] - rect[:2]
+    reach = np.hypot(rect[2], rect[3]) + np.hypot(others[:, 2], others[:, 3])
+    near = (delta ** 2).sum(axis=1) < reach ** 2
+    if not near.any():
+        return False
+    others, delta = others[near], delta[near]
+    axes_a = np.array([[math.cos(rect[4]), math.sin(rect[4])], [-math.sin(rect[4]), math.cos(rect[4])]])
+    cos_b, sin_b = np.cos(others[:, 4]), np.sin(others[:, 4])
+    u_b, v_b = np.stack((cos_b, sin_b), axis=1), np.stack((-sin_b, cos_b), axis=1)
+    separated = np.zeros(len(others), dtype=bool)
+    for axis in (axes_a[0][None], axes_a[1][None], u_b, v_b):
+        radius_a = rect[2] * np.abs((axis * axes_a[0]).sum(-1)) + rect[3] * np.abs((axis * axes_a[1]).sum(-1))
+        radius_b = others[:, 2] * np.abs((axis * u_b).sum(-1)) + others[:, 3] * np.abs((axis * v_b).sum(-1))
+        separated |= np.abs((delta * axis).sum(-1)) > radius_a + radius_b
+    return not separated.all()
+
+
+def sample_scene(rng: np.random.Generator, style_weights: dict[str, float] | None = None) -> Scene:
+    """Draw one scene."""
+    weights = style_weights or STYLE_WEIGHTS
+    names = sorted(weights)
+    p = np.array([weights[n] for n in names], dtype=np.float64)
+    style = STYLES[names[rng.choice(len(names), p=p / p.sum())]]
+
+    road = _sample_road(style, rng)
+    ground = _sample_ground(road, style, rng)
+    layout = _Layout(road, ground)
+    layout.footprints = np.array([[-0.4, 0.0, 2.6, 1.1, 0.0]])  # the ego vehicle itself
+    density = {name: math.exp(rng.normal(0.0, 0.7)) for name in ("vehicles", "pedestrians", "cyclists")}
+    if rng.random() < 0.04:  # now and then an empty road
+        density = {name: 0.05 for name in density}
+    cross_s = float(rng.uniform(12.0, 45.0)) if rng.random() < style.cross_street else None
+
+    _buildings(layout, style, cross_s, rng)
+    _street_furniture(layout, style, rng)
+    _parked_rows(layout, style, density["vehicles"], cross_s, rng)
+    _traffic(layout, style, density["vehicles"], cross_s, rng)
+    _cyclists(layout, style, density["cyclists"], rng)
+    _pedestrians(layout, style, density["pedestrians"], cross_s, rng)
+
+    pitch, roll = rng.normal(0.0, 0.008), rng.normal(0.0, 0.005)
+    ego_pose = np.eye(4)
+    ego_pose[:3, :3] = _rotation(0.0, pitch, roll)
+    return layout.finish(style.name, ego_pose, rng)
+
+
+def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    from ssal.data.synthetic.solids import rotation_matrices
+
+    return rotation_matrices(np.array([yaw]), np.array([pitch]), np.array([roll]))[0]
+
+
+# --------------------------------------------------------------------------------------------- road, ground
+def _sample_road(style: Style, rng: np.random.Generator) -> Road:
+    lanes = int(rng.integers(style.lanes[0], style.lanes[1] + 1))
+    lane_width = float(rng.uniform(3.0, 3.7))
+    parking = float(rng.uniform(2.0, 2.5)) if style.parking > 0.1 else float(rng.uniform(0.3, 1.2))
+    curvature = 0.0 if rng.random() < 0.6 else float(rng.choice((-1, 1)) / rng.uniform(120.0, 600.0))
+    ego_lane = int(rng.integers(0, lanes))
+    road = Road(lanes=lanes, lane_width=lane_width, parking_width=parking,
+                sidewalk_width=float(rng.uniform(*style.sidewalk)) if style.sidewalk[1] > 0 else 0.0,
+                curvature=curvature, heading=float(rng.normal(0.0, 0.03)), ego_l=0.0)
+    return replace(road, ego_l=road.lane_centre(ego_lane) + float(rng.normal(0.0, 0.2)))
+
+
+def _sample_ground(road: Road, style: Style, rng: np.random.Generator) -> Ground:
+    waves = []
+    for _ in range(4):
+        wavelength = rng.uniform(3.0, 25.0)
+        direction = rng.uniform(0, 2 * np.pi)
+        k = 2 * np.pi / wavelength
+        waves.append((rng.uniform(0.003, 0.012), k * math.cos(direction), k * math.sin(direction), rng.uniform(0, 6.3)))
+    return Ground(
+        road=road, crossfall=float(rng.uniform(0.01, 0.025)),
+        kerb_height=float(rng.uniform(0.1, 0.16)) if road.sidewalk_width > 0 else 0.02,
+        vertical_curve=float(rng.normal(0.0, 8e-5)), waves=np.asarray(waves),
+        asphalt=float(rng.uniform(0.15, 0.28)), sidewalk=float(rng.uniform(0.25, 0.4)),
+        terrain=float(rng.uniform(0.3, 0.5)), marking=float(rng.uniform(0.5, 0.7)),
+    )
+
+
+# ------------------------------------------------------------------------------------------------- clutter
+def _outer_edge(road: Road) -> float:
+    return road.half_width + road.sidewalk_width
+
+
+def _buildings(layout: _Layout, style: Style, cross_s: float | None, rng: np.random.Generator) -> None:
+    road = layout.road
+    for side in (-1, 1):
+        setback = float(rng.uniform(*style.setback))
+        s = -BACK + float(rng.uniform(-10, 0))
+        while s < FRONT:
+            length = float(rng.uniform(8.0, 30.0) if style.name != "residential" else rng.uniform(8.0, 16.0))
+            gap = float(rng.uniform(*style.building_gap))
+            centre = s + length / 2
+            if cross_s is not None and abs(centre - cross_s) < length / 2 + 8.0:
+                s = cross_s + 8.0
+                continue
+            if style.name == "highway" and rng.random() < 0.5:
+                _tree_line(layout, side, centre, length, setback, rng)
+            else:
+                depth = float(rng.uniform(8.0, 18.0))
+                height = float(rng.uniform(*style.building_height))
+                offset = _outer_edge(road) + setback + depth / 2 + float(rng.uniform(0, 2.0))
+                dims, parts = A.building(length, depth, height, float(rng.uniform(0.15, 0.45)), facing=-side)
+                layout.add_on_road(dims, parts, centre, side * offset, check=True, margin=0.0)
+                if style.name == "residential" and setback > 3.0:
+                    _front_yard(layout, side, centre, length, setback, rng)
+            s += length + gap
+
+
+def _tree_line(layout: _Layout, side: int, centre: float, length: float, setback: float, rng) -> None:
+    for s in np.arange(centre - length / 2, centre + length / 2, rng.uniform(4.0, 9.0)):
+        dims, parts = A.tree(rng)
+        layout.add_on_road(dims, parts, float(s), side * (_outer_edge(layout.road) + setback + rng.uniform(0, 6)),
+                           margin=-0.5)
+
+
+def _front_yard(layout: _Layout, side: int, centre: float, length: float, setback: float, rng) -> None:
+    edge = _outer_edge(layout.road)
+    kind = rng.random()
+    if kind < 0.45:  # a fence or a hedge along the property line
+        hedge = rng.random() < 0.5
+        height = float(rng.uniform(0.9, 1.9))
+        dims, parts = A.wall(length * rng.uniform(0.6, 0.95), height, 0.6 if hedge else 0.05,
+                             reflectance=0.42 if hedge else 0.3, dropout=0.15 if hedge else 0.35)
+        layout.add_on_road(dims, parts, centre, side * (edge + 0.4), margin=0.0)
+    elif kind < 0.75:
+        for _ in range(int(rng.integers(1, 4))):
+            dims, parts = A.bush(rng)
+            layout.add_on_road(dims, parts, centre + rng.uniform(-length / 2, length / 2),
+                               side * (edge + rng.uniform(0.8, setback - 0.5)), margin=0.1)
+    if rng.random() < 0.25:  # a car parked in the drive
+        dims = A.sample_size("Car", rng)
+        layout.add_on_road(dims, A.car(rng, dims)[1], centre + rng.uniform(-length / 3, length / 3),
+                           side * (edge + setback / 2 + 0.3), turn=side * math.pi / 2 + rng.normal(0, 0.1),
+                           name="Car", margin=0.3)
+
+
+def _street_furniture(layout: _Layout, style: Style, rng: np.random.Generator) -> None:
+    road = layout.road
+    kerb = road.half_width
+    for side in (-1, 1):
+        if style.name == "highway":
+            dims, parts = A.wall(FRONT + BACK, 0.75, 0.3, reflectance=0.45)
+            layout.add_on_road(dims, parts, (FRONT - BACK) / 2, side * (kerb + 0.6), check=False)
+            continue
+        lamp_spacing = float(rng.uniform(22.0, 40.0))
+        for s in np.arange(-BACK + rng.uniform(0, lamp_spacing), FRONT, lamp_spacing):
+            dims, parts = A.pole(rng, lamp=True)
+            layout.add_on_road(dims, [_turn_lamp(p, side) for p in parts], float(s), side * (kerb + 0.4), margin=0.0)
+        count = rng.poisson(style.trees * (FRONT + BACK) / 100)
+        for s in np.sort(rng.uniform(-BACK, FRONT, count)):
+            dims, parts = A.tree(rng)
+            layout.add_on_road(dims, parts, float(s), side * (kerb + rng.uniform(0.6, max(0.8, road.sidewalk_width
+                                                                                            - 0.5))),
+                               margin=-0.3)
+        for _ in range(rng.poisson(3.0)):
+            kind = rng.random()
+            dims, parts = (A.pole(rng, lamp=False) if kind < 0.35 else A.bicycle(rng) if kind < 0.6
+                           else A.bin_or_box(rng))
+            layout.add_on_road(dims, parts, float(rng.uniform(-BACK, FRONT)),
+                               side * (kerb + rng.uniform(0.3, max(0.5, road.sidewalk_width - 0.3))),
+                               turn=float(rng.choice((0.0, math.pi / 2))), margin=0.1)
+
+
+def _turn_lamp(row: tuple, side: int) -> tuple:
+    """Street lamps reach over the road: their arm points towards the centre line."""
+    row = list(row)
+    if abs(row[1]) > 0:  # the arm, offset along x in the template
+        row[1], row[2], row[4] = 0.0, -side * row[1], math.pi / 2
+    return tuple(row)
+
+
+# -------------------------------------------------------------------------------------------------- actors
+def _vehicle(rng: np.random.Generator, heavy: float, allow_tram: bool = False) -> str:
+    if rng.random() >= heavy:
+        return "Car"
+    kinds, p = ("Van", "Truck", "Misc", "Tram"), [0.55, 0.25, 0.12, 0.08 if allow_tram else 0.0]
+    p = np.asarray(p) / sum(p)
+    return kinds[rng.choice(4, p=p)]
+
+
+def _build(name: str, rng: np.random.Generator):
+    dims = A.sample_size(name, rng)
+    return dims, A.TEMPLATES[name](rng, dims)[1]
+
+
+def _parked_rows(layout: _Layout, style: Style, density: float, cross_s, rng: np.random.Generator) -> None:
+    road = layout.road
+    for side in (-1, 1):
+        if rng.random() >= min(1.0, style.parking * min(density, 1.5)):
+            continue
+        fill = float(np.clip(rng.uniform(*style.park_fill) * min(density, 1.3), 0.05, 1.0))
+        start = float(rng.uniform(-BACK, 20.0))
+        end = start + float(rng.uniform(25.0, FRONT + BACK))
+        lateral = side * (road.lanes * road.lane_width + road.parking_width / 2)
+        s = start
+        while s < min(end, FRONT):
+            name = _vehicle(rng, 0.12)
+            dims, parts = _build(name, rng)
+            gap = float(rng.uniform(0.6, 2.5))
+            centre = s + dims[0] / 2
+            near_cross = cross_s is not None and abs(centre - cross_s) < 8.0
+            if rng.random() < fill and not near_cross:
+                turn = (0.0 if side < 0 else math.pi) if rng.random() < 0.85 else (math.pi if side < 0 else 0.0)
+                layout.add_on_road(dims, parts, centre, lateral + rng.normal(0, 0.15), turn=turn + rng.normal(0, 0.04),
+                                   name=name, margin=0.1)
+            s += dims[0] + gap
+
+
+def _traffic(layout: _Layout, style: Style, density: float, cross_s, rng: np.random.Generator) -> None:
+    road = layout.road
+    for lane in [*range(road.lanes), *range(-road.lanes, 0)]:
+        count = rng.poisson(style.traffic * density * (FRONT + BACK) / 100)
+        towards = lane >= 0  # right-hand lanes run towards +s
+        for s in rng.uniform(-BACK, FRONT, count):
+            name = _vehicle(rng, style.heavy, allow_tram=style.name == "city" and lane in (-1, 0))
+            dims, parts = _build(name, rng)
+            turn = (0.0 if towards else math.pi) + rng.normal(0, 0.03)
+            layout.add_on_road(dims, parts, float(s), road.lane_centre(lane) + rng.normal(0, 0.25), turn=turn,
+                               name=name, speed=float(rng.uniform(3.0, 15.0)), margin=0.8)
+    if cross_s is not None:  # traffic on the side street, across our road
+        for _ in range(rng.poisson(2.0 * density)):
+            name = _vehicle(rng, style.heavy)
+            dims, parts = _build(name, rng)
+            direction = rng.choice((-1, 1))
+            l = float(rng.uniform(-1, 1) * (_outer_edge(road) + 25.0))
+            layout.add_on_road(dims, parts, cross_s + direction * 2.0 + rng.normal(0, 0.3), l,
+                               turn=direction * math.pi / 2 + rng.normal(0, 0.05), name=name,
+                               speed=float(rng.uniform(0, 10)), margin=0.8)
+
+
+def _cyclists(layout: _Layout, style: Style, density: float, rng: np.random.Generator) -> None:
+    road = layout.road
+    for _ in range(rng.poisson(style.cyclists * density * (FRONT + BACK) / 100)):
+        side = -1 if rng.random() < 0.6 else 1
+        where = rng.random()
+        if where < 0.7:  # at the edge of the outer lane, with the traffic
+            lateral = side * (road.lanes * road.lane_width - 0.7)
+            turn = 0.0 if side < 0 else math.pi
+        elif where < 0.9 and road.sidewalk_width > 2.0:  # on the sidewalk or a bike path
+            lateral = side * (road.half_width + rng.uniform(0.6, road.sidewalk_width - 0.5))
+            turn = float(rng.choice((0.0, math.pi)))
+        else:  # crossing or turning
+            lateral = float(rng.uniform(-road.half_width, road.half_width))
+            turn = float(rng.choice((-1, 1)) * rng.uniform(0.5, 2.6))
+        dims, parts = _build("Cyclist", rng)
+        layout.add_on_road(dims, parts, float(rng.uniform(-BACK, FRONT)), lateral + rng.normal(0, 0.2),
+                           turn=turn + rng.normal(0, 0.08), name="Cyclist", speed=float(rng.uniform(2, 7)), margin=0.3)
+
+
+def _pedestrians(layout: _Layout, style: Style, density: float, cross_s, rng: np.random.Generator) -> None:
+    road = layout.road
+    spots = []  # (s, l, heading relative to the road or None for any)
+    for side in (-1, 1):
+        width = max(road.sidewalk_width, 1.2)
+        for _ in range(rng.poisson(style.pedestrians * density * (FRONT + BACK) / 100)):
+            s = float(rng.uniform(-BACK, FRONT))
+            l = side * (road.half_width + rng.uniform(0.4, width - 0.3))
+            group = 1 if rng.random() < 0.65 else int(rng.integers(2, 5))
+            walking = rng.random() < 0.7
+            heading = float(rng.choice((0.0, math.pi))) if walking else None
+            for k in range(group):
+                spots.append((s + rng.normal(0, 0.8) * (k > 0), l + rng.normal(0, 0.5) * (k > 0), heading))
+    if rng.random() < style.crossing * min(1.0, density):
+        s = cross_s if cross_s is not None else float(rng.uniform(6.0, 40.0))
+        direction = float(rng.choice((-1, 1)))
+        for _ in range(int(rng.integers(1, 6))):
+            spots.append((s + rng.normal(0, 1.2), rng.uniform(-road.half_width - 1, road.half_width + 1),
+                          direction * math.pi / 2))
+    for s, l, heading in spots:
+        turn = rng.uniform(-math.pi, math.pi) if heading is None else heading + rng.normal(0, 0.25)
+        dims, parts = _build("Pedestrian", rng)
+        layout.add_on_road(dims, parts, s, l, turn=float(turn), name="Pedestrian", speed=float(rng.uniform(0.8, 1.8)),
+                           margin=0.05)

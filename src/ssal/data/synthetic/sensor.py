@@ -1,0 +1,128 @@
+"""The simulated spinning LiDAR: beam pattern, mounting, range noise, dropout and intensity.
+
+``LidarModel`` describes the device (a Velodyne HDL-64E as KITTI mounted it, by default); ``Lidar`` precomputes
+its rays once and scans scenes. A scan returns points in the sensor frame (x forward, y left, z up, origin at
+the sensor), as KITTI's ``velodyne/*.bin`` holds them, with the actor each point came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ssal.data.synthetic.raycast import GROUND, NOTHING, cast
+from ssal.data.synthetic.solids import BOX, Solids, intersect, transform
+
+
+def hdl64e_elevations(beams: int = 64) -> np.ndarray:
+    """Beam elevations (degrees, descending) of an HDL-64E: an upper block of 32 lasers from +2 deg to -8.33 deg
+    (about 1/3 deg apart) and a sparser lower block of 32 from -8.83 deg to -24.8 deg (about 1/2 deg apart).
+    Fewer ``beams`` take every k-th laser of the 64."""
+    upper = np.linspace(2.0, -8.33, 32)
+    lower = np.linspace(-8.83, -24.8, 32)
+    every = np.concatenate((upper, lower))
+    if 64 % beams:
+        raise ValueError(f"beams must divide 64, got {beams}")
+    return every[:: 64 // beams].copy()
+
+
+@dataclass(frozen=True)
+class LidarModel:
+    elevations_deg: tuple[float, ...] = tuple(hdl64e_elevations())
+    columns: int = 2000  # azimuth steps per revolution (KITTI scans: about 0.18 deg)
+    height: float = 1.73  # above the ground under the vehicle
+    max_range: float = 80.0
+    min_range: float = 2.5
+    range_noise: float = 0.02  # metres, one standard deviation
+    dropout: float = 0.03  # random loss of returns
+    weak_return: float = 0.012  # echo strength (reflectance x incidence at 20 m) below which returns fade
+    # The vehicle the sensor is mounted on, in the sensor frame: body and roof boxes (centre, half extents).
+    body: tuple[tuple[float, ...], ...] = ((-0.4, 0.0, -1.10, 2.25, 0.85, 0.48), (-0.5, 0.0, -0.42, 1.0, 0.7, 0.05))
+
+    @property
+    def beams(self) -> int:
+        return len(self.elevations_deg)
+
+
+@dataclass
+class Scan:
+    """One revolution: points and where they came from."""
+
+    points: np.ndarray  # (N, 4) float32: x, y, z (sensor frame), reflectance in [0, 1]
+    owner: np.ndarray  # (N,) actor index of each point, -1 for ground and clutter
+    potential: np.ndarray  # (A,) rays that would meet each actor if nothing stood in between
+    visible: np.ndarray  # (A,) rays whose nearest surface belongs to the actor
+
+
+class Lidar:
+    """A ``LidarModel`` with its rays precomputed (unit directions in grid order, and which of them the
+    carrying vehicle blocks)."""
+
+    def __init__(self, model: LidarModel):
+        self.model = model
+        self.elevations = np.radians(np.asarray(model.elevations_deg, dtype=np.float64))
+        azimuth = -np.pi + 2 * np.pi * (np.arange(model.columns) + 0.5) / model.columns
+        el, az = np.meshgrid(self.elevations, azimuth, indexing="ij")
+        self.directions = np.stack((np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)), axis=-1
+                                   ).reshape(-1, 3)
+        self.blocked = self._blocked_by_vehicle()
+
+    def _blocked_by_vehicle(self) -> np.ndarray:
+        body = np.asarray(self.model.body, dtype=np.float64).reshape(-1, 6)
+        parts = np.zeros((len(body), 12))
+        parts[:, 0] = BOX
+        parts[:, 1:4], parts[:, 7:10] = body[:, :3], body[:, 3:]
+        solids = Solids.from_parts(parts, np.zeros((len(body), 4)), np.full(len(body), -1))
+        blocked = np.zeros(len(self.directions), dtype=bool)
+        rays = np.flatnonzero(self.directions[:, 2] < -0.05)
+        for index in range(len(solids)):
+            t, _ = intersect(solids, np.full(len(rays), index), np.zeros(3), self.directions[rays].T.copy())
+            blocked[rays[np.isfinite(t)]] = True
+        return blocked
+
+    def scan(self, origin: np.ndarray, rotation: np.ndarray, ground, solids: Solids, num_actors: int,
+             rng: np.random.Generator) -> Scan:
+        """Scan from a sensor at ``origin`` (3,) with orientation ``rotation`` (3, 3) (sensor -> world)."""
+        model = self.model
+        hits = cast(origin, rotation, self.directions, self.elevations, model.columns, ground, solids,
+                    model.max_range)
+        surface = np.where(self.blocked, NOTHING, hits.surface)
+        owner_of = np.concatenate((solids.owner, [-1, -1]))  # index -1 (ground) and -2 (nothing) map to -1
+        ray_owner = owner_of[surface]
+        potential = np.bincount(hits.potential_actor, minlength=num_actors)[:num_actors]
+        visible = np.bincount(ray_owner[ray_owner >= 0], minlength=num_actors)[:num_actors]
+
+        rays = np.flatnonzero((surface != NOTHING) & (hits.distance >= model.min_range))
+        surface, distance, incidence = surface[rays], hits.distance[rays], hits.incidence[rays]
+        direction = self.directions[rays]
+        base, loss = np.zeros(len(rays)), np.zeros(len(rays))
+        on_solid = surface >= 0
+        base[on_solid] = solids.reflectance[surface[on_solid]]
+        loss[on_solid] = solids.dropout[surface[on_solid]]
+        on_ground = ~on_solid
+        hit = origin + distance[on_ground, None] * transform(direction[on_ground], rotation)
+        base[on_ground] = ground.reflectance(hit[:, 0], hit[:, 1])
+        intensity = reflectance_echo(base, incidence, distance, rng)
+
+        # Weak echoes (dark, grazing, far) fade out; glass and foliage lose returns; some vanish at random.
+        strength = base * (0.3 + 0.7 * incidence) * (20.0 / np.maximum(distance, 1.0)) ** 2
+        fade = np.clip(strength / model.weak_return, 0.0, 1.0)
+        keep = rng.random(len(rays)) < fade * (1.0 - loss) * (1.0 - model.dropout)
+        noisy = distance + rng.normal(0.0, model.range_noise, len(rays))
+        xyz = direction * noisy[:, None]
+        points = np.concatenate((xyz, intensity[:, None]), axis=1)[keep].astype(np.float32)
+        return Scan(points=points, owner=ray_owner[rays][keep], potential=potential, visible=visible)
+
+
+def reflectance_echo(reflectance: np.ndarray, incidence: np.ndarray, distance: np.ndarray,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Reported reflectance in [0, 1], in steps of 0.01 like KITTI's: the surface's reflectance, dimmed at
+    grazing incidence and with range, with multiplicative noise; retro-reflectors (reflectance >= 0.9: plates,
+    lights, signs) stay bright whatever the angle."""
+    retro = reflectance >= 0.9
+    angular = np.where(retro, 0.9 + 0.1 * incidence, 0.35 + 0.65 * incidence)
+    echo = reflectance * angular * (1.0 - 0.25 * np.minimum(distance / 80.0, 1.0))
+    echo = echo * np.exp(rng.normal(0.0, 0.25, len(echo)))
+    echo = np.where(echo < 0.03, 0.0, echo)  # too faint to register: KITTI reports about one point in ten as 0
+    return np.round(np.clip(echo, 0.0, 1.0), 2)
