@@ -16,6 +16,7 @@ from ssal.errors import SsalError, SsalWarning
 # Order = order in `ssal --help`.
 COMMAND_MODULES = (
     "ssal.commands.data",
+    "ssal.commands.eval",
 )
 
 

@@ -46,7 +46,7 @@ def evaluate_kitti(
     percent with the official minimum overlaps (Car 0.7, Pedestrian/Cyclist 0.5), and with ``loose`` the same
     again under ``"loose"`` for the second table (BEV/3-D at 0.5 for Car, 0.25 for Pedestrian/Cyclist).
     """
-    names = _check_classes(classes)
+    names = check_kitti_classes(classes)
     if len(gt) != len(pred):
         raise SsalError(f"{len(gt)} ground truth frames but {len(pred)} prediction frames", "pred")
     gt_objects = flatten_labels(gt, "gt", with_score=False)
@@ -119,7 +119,8 @@ def _mean(results: list[dict]) -> dict:
     }
 
 
-def _check_classes(classes: Sequence[str]) -> list[str]:
+def check_kitti_classes(classes: Sequence[str]) -> list[str]:
+    """Lower-case names of ``classes``; ``SsalError`` for a class without overlap thresholds or a duplicate."""
     if isinstance(classes, str) or not len(classes):
         raise SsalError(f"expected a list of class names, got {classes!r}", "classes")
     names = [str(c).lower() for c in classes]

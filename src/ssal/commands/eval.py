@@ -1,0 +1,54 @@
+"""``ssal eval kitti``: KITTI AP of a folder of result files, as the official devkit computes it."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("eval", help="evaluate detections (KITTI AP as the official devkit)")
+    commands = parser.add_subparsers(dest="eval_command", metavar="BENCHMARK", required=True)
+    kitti = commands.add_parser(
+        "kitti", help="KITTI 2-D/BEV/3-D/AOS AP, R11 and R40, of KITTI result files",
+        description="KITTI 2-D/BEV/3-D/AOS AP (R11 and R40, Easy/Moderate/Hard), number for number as the "
+                    "official devkit. A frame without a result file counts as having no detections.",
+    )
+    kitti.add_argument("--gt", required=True, metavar="LABEL_DIR", help="ground truth folder (label_2)")
+    kitti.add_argument("--pred", required=True, metavar="RESULT_DIR", help="folder of <frame id>.txt result files")
+    kitti.add_argument("--ids", metavar="FILE", help="frame ids to evaluate, one per line (default: every label file)")
+    kitti.add_argument("--classes", default="Car,Pedestrian,Cyclist", help="comma-separated (default: %(default)s)")
+    kitti.add_argument("--json", metavar="FILE", help="also write the result as JSON")
+    kitti.set_defaults(run=run_kitti)
+
+
+def run_kitti(args: argparse.Namespace) -> int:
+    from ssal.engine.atomic import atomic_write_json
+    from ssal.eval import evaluate_kitti, format_kitti_table
+    from ssal.eval.kitti import check_kitti_classes
+    from ssal.eval.kitti_files import load_eval_frames
+
+    classes = [name.strip() for name in args.classes.split(",") if name.strip()]
+    check_kitti_classes(classes)
+    frames = load_eval_frames(args.gt, args.pred, args.ids)
+    result = evaluate_kitti(frames.gt, frames.pred, classes=classes)
+    print(format_kitti_table(result))
+    print(_frames_note(frames))
+    if args.json:
+        atomic_write_json(args.json, {
+            "result": result,
+            "frames": len(frames.ids),
+            "frames_without_prediction": frames.without_prediction,
+            "unused_prediction_files": frames.unused_predictions,
+        })
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _frames_note(frames) -> str:
+    note = f"{len(frames.ids)} frames evaluated"
+    if frames.without_prediction:
+        shown = ", ".join(frames.without_prediction[:5]) + (", ..." if len(frames.without_prediction) > 5 else "")
+        note += f"; {len(frames.without_prediction)} had no prediction file and count as no detections ({shown})"
+    if frames.unused_predictions:
+        note += f"; {len(frames.unused_predictions)} prediction files have no frame among them and were not used"
+    return note
