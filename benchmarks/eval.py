@@ -39,7 +39,7 @@ def make_frame(rng: np.random.Generator) -> tuple[KittiLabels, KittiLabels]:
     copies = np.repeat(np.flatnonzero(found), 1 + (rng.random(found.sum()) < 0.1))
     m = len(copies)
     det = _labels(names[copies], dims[copies] * rng.normal(1, 0.03, (m, 3)),
-                  loc[copies] + rng.normal(0, 0.15, (m, 3)), ry[copies] + rng.normal(0, 0.05, m),
+                  loc[copies] + rng.normal(0, 0.06, (m, 3)) * [1, 0.5, 1], ry[copies] + rng.normal(0, 0.05, m),
                   np.zeros(m, int), rng.beta(5, 2, m), rng)
     k = rng.poisson(9.5)
     fp_names = rng.choice(CLASSES[:3], k, p=[0.6, 0.3, 0.1])

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ssal.eval.frame_pairs import same_frame_pairs
 from ssal.eval.kitti_objects import KittiObjects
 from ssal.eval.kitti_protocol import is_dontcare
 from ssal.geometry import boxes_overlap_bev
@@ -62,20 +63,6 @@ def dontcare_coverage(gt: KittiObjects, det: KittiObjects) -> dict[str, np.ndarr
         inter_volume = inter_area * vertical_overlap(det_box, gt.camera_boxes[g])
         np.maximum.at(coverage["3d"], d, _ratio(inter_volume, _volume(det_box)))
     return coverage
-
-
-def same_frame_pairs(frame_a: np.ndarray, frame_b: np.ndarray, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """All index pairs (i, j) with ``frame_a[i] == frame_b[j]``, ordered by i then j.
-
-    Both frame arrays must be sorted (rows of one frame contiguous). Returns two (P,) int64 arrays.
-    """
-    count_b = np.bincount(frame_b, minlength=num_frames)
-    start_b = np.concatenate(([0], np.cumsum(count_b)[:-1]))
-    per_a = count_b[frame_a]  # partners of each row of a
-    i = np.repeat(np.arange(len(frame_a)), per_a)
-    first = np.concatenate(([0], np.cumsum(per_a)[:-1]))
-    j = np.arange(len(i)) - np.repeat(first, per_a) + np.repeat(start_b[frame_a], per_a)
-    return i.astype(np.int64), j.astype(np.int64)
 
 
 def image_overlap(a: np.ndarray, b: np.ndarray, criterion: str) -> np.ndarray:
