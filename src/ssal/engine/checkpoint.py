@@ -21,6 +21,7 @@ Files are read with ``torch.load(weights_only=True)``, so opening a checkpoint n
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hashlib
 import json
 import re
@@ -76,7 +77,7 @@ def config_fingerprint(config: Any) -> str:
     """A short, stable hash of a configuration (dataclass, mapping, or nested plain values).
 
     Key order does not matter; tuples and lists hash alike; values must be JSON-like (numbers, strings, bools,
-    None, paths, dataclasses, mappings, sequences).
+    None, paths, enums, dataclasses, mappings, sequences).
     """
     canonical = json.dumps(_plain(config), sort_keys=True, separators=(",", ":"), allow_nan=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
@@ -222,6 +223,8 @@ def _plain(value: Any) -> Any:
         return [_plain(item) for item in value]
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, enum.Enum):
+        return _plain(value.value)
     if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):

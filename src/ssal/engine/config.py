@@ -114,7 +114,7 @@ class TrainConfig:
 
 
 # Settings that may change when a run is resumed without changing what it computes.
-RESUME_FREE_KEYS = frozenset({"workers", "log_interval", "ckpt_interval", "keep_last"})
+RESUME_FREE_KEYS = frozenset({"workers", "log_interval", "ckpt_interval", "keep_last", "find_unused_parameters"})
 
 
 def _integer(config: TrainConfig, key: str, where: str, minimum: int, maximum: int | None = None) -> None:

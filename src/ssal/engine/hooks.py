@@ -25,7 +25,6 @@ Example, a hook that refreshes a database every 10 epochs (as CPSP does) on rank
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from typing import IO, TYPE_CHECKING
@@ -38,8 +37,6 @@ if TYPE_CHECKING:
     from ssal.engine.trainer import Trainer
 
 __all__ = ["Hook", "CheckpointHook", "ProgressHook", "progress_enabled"]
-
-_log = logging.getLogger(__name__)
 
 
 class Hook:
