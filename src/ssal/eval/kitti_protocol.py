@@ -10,8 +10,8 @@ absorb a match but never counts) or -1 (another class). The comparisons are the 
 * ground truth fails the filter if ``occluded > max_occlusion`` or ``truncated > max_truncation`` or
   ``bottom - top < min_height`` (a box exactly 40 px high is Easy; no ``+ 1``). The widely used Python port
   (``kitti_object_eval_python``) writes ``<=`` here, so a box exactly at 40/25 px differs between the two;
-* a detection is too short if ``int(|top - bottom|) < min_height``: the devkit stores the height in an
-  ``int32_t``, so a 39.9 px detection is 39 px and ignored for Easy;
+* a detection is too short if ``int(|top - bottom|) < min_height`` (the devkit keeps the height in an
+  ``int32_t``; against whole-pixel limits that is the same as comparing the exact height);
 * class names compare case-insensitively.
 """
 
