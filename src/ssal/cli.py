@@ -17,6 +17,7 @@ from ssal.errors import SsalError, SsalWarning
 COMMAND_MODULES = (
     "ssal.commands.data",
     "ssal.commands.eval",
+    "ssal.commands.synth",
 )
 
 

@@ -23,9 +23,14 @@ def depth_image(points: np.ndarray, calib: Calibration, image_shape: tuple[int, 
     image = np.zeros((height, width), dtype=np.uint8)
     if not len(points):
         return image
-    uv, depth = calib.lidar_to_image(points[:, :3].astype(np.float64))
-    u, v = np.floor(uv[:, 0]).astype(np.int64), np.floor(uv[:, 1]).astype(np.int64)
-    keep = (depth > 0.5) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
+    projection = lidar_to_pixels(calib)
+    x, y, z = (points[:, k].astype(np.float64) for k in range(3))
+    u, v, depth = (projection[k, 0] * x + projection[k, 1] * y + projection[k, 2] * z + projection[k, 3]
+                   for k in range(3))
+    front = depth > 0.5
+    u = np.floor(u / np.where(front, depth, 1.0)).astype(np.int64)
+    v = np.floor(v / np.where(front, depth, 1.0)).astype(np.int64)
+    keep = front & (u >= 0) & (u < width) & (v >= 0) & (v < height)
     u, v, depth = u[keep], v[keep], depth[keep]
     shade = (255 * (1.0 - np.clip(depth / _FAR, 0.0, 0.9))).astype(np.uint8)
     flat = image.reshape(-1)
@@ -34,6 +39,13 @@ def depth_image(points: np.ndarray, calib: Calibration, image_shape: tuple[int, 
             rows, cols = np.minimum(v + dv, height - 1), np.minimum(u + du, width - 1)
             np.maximum.at(flat, rows * width + cols, shade)
     return image
+
+
+def lidar_to_pixels(calib: Calibration) -> np.ndarray:
+    """The 3x4 matrix taking homogeneous LiDAR points to homogeneous pixels: P2 @ R0_rect @ Tr_velo_to_cam."""
+    velo_to_rect = np.eye(4)
+    velo_to_rect[:3, :4] = calib.R0_rect @ calib.Tr_velo_to_cam
+    return calib.P2 @ velo_to_rect
 
 
 def encode_png(image: np.ndarray, level: int = 6) -> bytes:

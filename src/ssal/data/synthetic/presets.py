@@ -1,7 +1,7 @@
 """Named configurations of the synthetic world: which LiDAR, which camera, which mix of streets.
 
-- ``kitti``: KITTI's sensor (64 beams, 2000 columns: about 120k points per scan, about 20k in the camera view).
-- ``small``: the same world seen by a 32-beam, 1000-column LiDAR (about a quarter of the points), for tests
+- ``kitti``: KITTI's sensor (64 beams, 2080 columns: about 120k points per scan, about 20k in the camera view).
+- ``small``: the same world seen by a 32-beam, 1040-column LiDAR (about a quarter of the points), for tests
   and quick demos.
 """
 
@@ -25,7 +25,7 @@ class Preset:
 
 PRESETS = {
     "kitti": Preset("kitti", LidarModel()),
-    "small": Preset("small", LidarModel(elevations_deg=tuple(hdl64e_elevations(32)), columns=1000)),
+    "small": Preset("small", LidarModel(elevations_deg=tuple(hdl64e_elevations(32)), columns=1040)),
 }
 
 

@@ -29,7 +29,8 @@ class Style:
     """How a kind of street is furnished. Densities are per 100 m of road (per side or per lane)."""
 
     name: str
-    lanes: tuple[int, int]
+    lanes: tuple[int, int]  # per direction
+    lane_width: tuple[float, float]
     parking: float  # probability of a parked row on each side
     park_fill: tuple[float, float]  # share of a parked row's slots taken
     traffic: float  # moving vehicles per 100 m per lane
@@ -42,20 +43,21 @@ class Style:
     building_height: tuple[float, float]
     building_gap: tuple[float, float]
     trees: float  # per 100 m per side
-    heavy: float  # share of vans, trucks and trams in traffic
+    heavy: float  # share of vans, trucks, trams and trailers among moving vehicles
+    yards: float  # probability of a fence, hedge or bushes in front of a building
 
 
 STYLES = {
-    "residential": Style("residential", (1, 1), 0.8, (0.35, 0.95), 3.0, 5.0, 1.5, 0.10, 0.15, (1.5, 3.0),
-                         (2.0, 9.0), (4.5, 9.0), (2.0, 9.0), 8.0, 0.10),
-    "city": Style("city", (1, 2), 0.65, (0.4, 1.0), 5.0, 14.0, 4.0, 0.30, 0.35, (2.5, 5.0), (0.0, 1.5),
-                  (8.0, 24.0), (0.0, 3.0), 4.0, 0.15),
-    "highway": Style("highway", (2, 3), 0.03, (0.1, 0.4), 5.0, 0.0, 0.2, 0.0, 0.0, (0.0, 0.0), (10.0, 35.0),
-                     (4.0, 12.0), (15.0, 60.0), 6.0, 0.25),
-    "campus": Style("campus", (1, 1), 0.35, (0.2, 0.8), 1.5, 30.0, 10.0, 0.40, 0.10, (3.0, 6.0), (3.0, 15.0),
-                    (6.0, 15.0), (6.0, 20.0), 7.0, 0.05),
+    "residential": Style("residential", (1, 1), (2.75, 3.3), 0.7, (0.25, 0.75), 0.9, 1.0, 0.3, 0.05, 0.15,
+                         (1.5, 3.0), (1.0, 7.0), (4.5, 10.0), (1.0, 6.0), 14.0, 0.08, 0.8),
+    "city": Style("city", (1, 2), (3.0, 3.5), 0.5, (0.25, 0.8), 1.8, 2.5, 0.8, 0.15, 0.35, (2.5, 4.5), (0.0, 1.5),
+                  (8.0, 24.0), (0.0, 3.0), 8.0, 0.12, 0.1),
+    "highway": Style("highway", (2, 3), (3.5, 3.75), 0.03, (0.1, 0.4), 1.5, 0.0, 0.04, 0.0, 0.0, (0.0, 0.0),
+                     (5.0, 25.0), (4.0, 12.0), (10.0, 50.0), 16.0, 0.2, 0.0),
+    "campus": Style("campus", (1, 1), (3.0, 3.5), 0.3, (0.2, 0.6), 0.5, 4.5, 1.8, 0.3, 0.1, (3.0, 6.0), (3.0, 12.0),
+                    (6.0, 15.0), (4.0, 15.0), 16.0, 0.05, 0.5),
 }
-STYLE_WEIGHTS = {"residential": 0.42, "city": 0.33, "highway": 0.13, "campus": 0.12}
+STYLE_WEIGHTS = {"residential": 0.45, "city": 0.30, "highway": 0.13, "campus": 0.12}
 
 
 @dataclass
@@ -89,32 +91,31 @@ class _Layout:
         self.parts: list[np.ndarray] = []
         self.poses: list[tuple] = []
         self.owner: list[int] = []
-        self.footprints = np.zeros((0, 5))  # cx, cy, half length, half width, yaw
+        self.occupied = _Occupancy()
         self.names: list[str] = []
         self.boxes: list[tuple] = []
         self.velocities: list[tuple] = []
 
     def free(self, x: float, y: float, length: float, width: float, yaw: float, margin: float) -> bool:
-        rect = np.array([x, y, length / 2 + margin, width / 2 + margin, yaw])
-        return not _overlaps(rect, self.footprints)
+        return not self.occupied.overlaps(x, y, length / 2 + margin, width / 2 + margin, yaw)
 
     def add(self, dims, parts, x: float, y: float, yaw: float, name: str | None = None, speed: float = 0.0,
             margin: float = 0.15, check: bool = True) -> bool:
-        """Place a thing whose footprint centre is at world ``x, y``; ``name`` (a KITTI class) makes it an actor."""
+        """Place a thing whose footprint centre is at world ``x, y`` (on the ground there); ``name`` (a KITTI
+        class) makes it an actor."""
         length, width, height = dims
         if check and not self.free(x, y, length, width, yaw, margin):
             return False
-        z = float(self.ground.height(np.array([x]), np.array([y]))[0])
-        self.footprints = np.vstack((self.footprints, [x, y, length / 2, width / 2, yaw]))
+        self.occupied.add(x, y, length / 2, width / 2, yaw)
         owner = -1
         if name is not None:
             owner = len(self.names)
             self.names.append(name)
-            self.boxes.append((x, y, z + height / 2, length, width, height, yaw))
+            self.boxes.append((x, y, height / 2, length, width, height, yaw))  # z: lifted onto the ground later
             self.velocities.append((speed * math.cos(yaw), speed * math.sin(yaw)))
         rows = np.asarray(parts, dtype=np.float64).reshape(-1, PART_COLUMNS)
         self.parts.append(rows)
-        self.poses.extend([(x, y, z, yaw)] * len(rows))
+        self.poses.extend([(x, y, 0.0, yaw)] * len(rows))
         self.owner.extend([owner] * len(rows))
         return True
 
@@ -125,36 +126,65 @@ class _Layout:
 
     def finish(self, style: str, ego_pose: np.ndarray, rng: np.random.Generator) -> Scene:
         parts = np.concatenate(self.parts) if self.parts else np.zeros((0, PART_COLUMNS))
-        solids = Solids.from_parts(parts, np.asarray(self.poses).reshape(-1, 4), np.asarray(self.owner))
+        poses = np.asarray(self.poses, dtype=np.float64).reshape(-1, 4)
+        poses[:, 2] = self.ground.height(poses[:, 0], poses[:, 1])  # everything stands on the ground
+        solids = Solids.from_parts(parts, poses, np.asarray(self.owner))
         count = len(self.names)
+        boxes = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 7)
+        boxes[:, 2] += self.ground.height(boxes[:, 0], boxes[:, 1])
         actors = Actors(
-            name=np.asarray(self.names, dtype="<U16"), box=np.asarray(self.boxes, dtype=np.float64).reshape(-1, 7),
+            name=np.asarray(self.names, dtype="<U16"), box=boxes,
             velocity=np.asarray(self.velocities, dtype=np.float64).reshape(-1, 2),
             track_id=rng.permutation(count).astype(np.int64) if count else np.zeros(0, dtype=np.int64),
         )
         return Scene(style, self.road, self.ground, solids, actors, ego_pose)
 
 
-def _overlaps(rect: np.ndarray, others: np.ndarray) -> bool:
-    """Whether the oriented rectangle ``rect`` (cx, cy, half l, half w, yaw) overlaps any of ``others`` (N, 5)
-    (separating-axis test)."""
-    if not len(others):
+class _Occupancy:
+    """Oriented rectangles on the ground, bucketed in a coarse grid so that a new one is only tested against its
+    neighbours (separating-axis test, in plain Python: a scene places a few hundred things)."""
+
+    CELL = 8.0
+
+    def __init__(self):
+        self.rects: list[tuple[float, float, float, float, float, float]] = []  # cx, cy, hl, hw, cos, sin
+        self.cells: dict[tuple[int, int], list[int]] = {}
+
+    def _cells(self, x: float, y: float, reach: float):
+        lo_x, hi_x = math.floor((x - reach) / self.CELL), math.floor((x + reach) / self.CELL)
+        lo_y, hi_y = math.floor((y - reach) / self.CELL), math.floor((y + reach) / self.CELL)
+        return [(i, j) for i in range(lo_x, hi_x + 1) for j in range(lo_y, hi_y + 1)]
+
+    def add(self, x: float, y: float, half_length: float, half_width: float, yaw: float) -> None:
+        index = len(self.rects)
+        self.rects.append((x, y, half_length, half_width, math.cos(yaw), math.sin(yaw)))
+        for cell in self._cells(x, y, math.hypot(half_length, half_width)):
+            self.cells.setdefault(cell, []).append(index)
+
+    def overlaps(self, x: float, y: float, half_length: float, half_width: float, yaw: float) -> bool:
+        reach = math.hypot(half_length, half_width)
+        candidate = (x, y, half_length, half_width, math.cos(yaw), math.sin(yaw))
+        seen = set()
+        for cell in self._cells(x, y, reach):
+            for index in self.cells.get(cell, ()):
+                if index not in seen:
+                    seen.add(index)
+                    if _rectangles_overlap(candidate, self.rects[index]):
+                        return True
         return False
-    delta = others[:, :2] - rect[:2]
-    reach = np.hypot(rect[2], rect[3]) + np.hypot(others[:, 2], others[:, 3])
-    near = (delta ** 2).sum(axis=1) < reach ** 2
-    if not near.any():
+
+
+def _rectangles_overlap(a: tuple, b: tuple) -> bool:
+    """Separating-axis test of two oriented rectangles (cx, cy, half length, half width, cos, sin)."""
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    if dx * dx + dy * dy > (math.hypot(a[2], a[3]) + math.hypot(b[2], b[3])) ** 2:
         return False
-    others, delta = others[near], delta[near]
-    axes_a = np.array([[math.cos(rect[4]), math.sin(rect[4])], [-math.sin(rect[4]), math.cos(rect[4])]])
-    cos_b, sin_b = np.cos(others[:, 4]), np.sin(others[:, 4])
-    u_b, v_b = np.stack((cos_b, sin_b), axis=1), np.stack((-sin_b, cos_b), axis=1)
-    separated = np.zeros(len(others), dtype=bool)
-    for axis in (axes_a[0][None], axes_a[1][None], u_b, v_b):
-        radius_a = rect[2] * np.abs((axis * axes_a[0]).sum(-1)) + rect[3] * np.abs((axis * axes_a[1]).sum(-1))
-        radius_b = others[:, 2] * np.abs((axis * u_b).sum(-1)) + others[:, 3] * np.abs((axis * v_b).sum(-1))
-        separated |= np.abs((delta * axis).sum(-1)) > radius_a + radius_b
-    return not separated.all()
+    for cos, sin in ((a[4], a[5]), (-a[5], a[4]), (b[4], b[5]), (-b[5], b[4])):
+        reach_a = a[2] * abs(cos * a[4] + sin * a[5]) + a[3] * abs(-cos * a[5] + sin * a[4])
+        reach_b = b[2] * abs(cos * b[4] + sin * b[5]) + b[3] * abs(-cos * b[5] + sin * b[4])
+        if abs(dx * cos + dy * sin) > reach_a + reach_b:
+            return False
+    return True
 
 
 def sample_scene(rng: np.random.Generator, style_weights: dict[str, float] | None = None) -> Scene:
@@ -167,13 +197,14 @@ def sample_scene(rng: np.random.Generator, style_weights: dict[str, float] | Non
     road = _sample_road(style, rng)
     ground = _sample_ground(road, style, rng)
     layout = _Layout(road, ground)
-    layout.footprints = np.array([[-0.4, 0.0, 2.6, 1.1, 0.0]])  # the ego vehicle itself
+    layout.occupied.add(-0.4, 0.0, 2.6, 1.1, 0.0)  # the ego vehicle itself
     density = {name: math.exp(rng.normal(0.0, 0.7)) for name in ("vehicles", "pedestrians", "cyclists")}
     if rng.random() < 0.04:  # now and then an empty road
         density = {name: 0.05 for name in density}
     cross_s = float(rng.uniform(12.0, 45.0)) if rng.random() < style.cross_street else None
 
     _buildings(layout, style, cross_s, rng)
+    _backdrop(layout, style, rng)
     _street_furniture(layout, style, rng)
     _parked_rows(layout, style, density["vehicles"], cross_s, rng)
     _traffic(layout, style, density["vehicles"], cross_s, rng)
@@ -195,7 +226,7 @@ def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
 # --------------------------------------------------------------------------------------------- road, ground
 def _sample_road(style: Style, rng: np.random.Generator) -> Road:
     lanes = int(rng.integers(style.lanes[0], style.lanes[1] + 1))
-    lane_width = float(rng.uniform(3.0, 3.7))
+    lane_width = float(rng.uniform(*style.lane_width))
     parking = float(rng.uniform(2.0, 2.5)) if style.parking > 0.1 else float(rng.uniform(0.3, 1.2))
     curvature = 0.0 if rng.random() < 0.6 else float(rng.choice((-1, 1)) / rng.uniform(120.0, 600.0))
     ego_lane = int(rng.integers(0, lanes))
@@ -246,9 +277,31 @@ def _buildings(layout: _Layout, style: Style, cross_s: float | None, rng: np.ran
                 offset = _outer_edge(road) + setback + depth / 2 + float(rng.uniform(0, 2.0))
                 dims, parts = A.building(length, depth, height, float(rng.uniform(0.15, 0.45)), facing=-side)
                 layout.add_on_road(dims, parts, centre, side * offset, check=True, margin=0.0)
-                if style.name == "residential" and setback > 3.0:
+                if setback > 1.5 and rng.random() < style.yards:
                     _front_yard(layout, side, centre, length, setback, rng)
             s += length + gap
+
+
+def _backdrop(layout: _Layout, style: Style, rng: np.random.Generator) -> None:
+    """Where the street bends or ends: buildings or trees across it, far ahead and far behind (what KITTI's upper
+    beams meet in most directions)."""
+    road = layout.road
+    width = _outer_edge(road) + 15.0
+    for start, end, chance in ((55.0, FRONT, 0.9), (-BACK, -40.0, 0.6)):
+        if rng.random() >= chance:
+            continue
+        s = float(rng.uniform(start, end))
+        l = -width
+        while l < width:
+            size = float(rng.uniform(8.0, 25.0))
+            if style.name in ("highway", "campus") or rng.random() < 0.3:
+                dims, parts = A.tree(rng)
+                size = dims[0] + float(rng.uniform(0.0, 4.0))
+            else:
+                dims, parts = A.building(float(rng.uniform(10.0, 20.0)), size, float(rng.uniform(*style.building_height)),
+                                         float(rng.uniform(0.15, 0.45)), facing=0, windows=False)
+            layout.add_on_road(dims, parts, s + float(rng.normal(0, 3.0)), l + size / 2, turn=math.pi / 2, margin=0.0)
+            l += size + float(rng.uniform(0.0, 6.0))
 
 
 def _tree_line(layout: _Layout, side: int, centre: float, length: float, setback: float, rng) -> None:
@@ -261,7 +314,7 @@ def _tree_line(layout: _Layout, side: int, centre: float, length: float, setback
 def _front_yard(layout: _Layout, side: int, centre: float, length: float, setback: float, rng) -> None:
     edge = _outer_edge(layout.road)
     kind = rng.random()
-    if kind < 0.45:  # a fence or a hedge along the property line
+    if kind < 0.6:  # a fence or a hedge along the property line
         hedge = rng.random() < 0.5
         height = float(rng.uniform(0.9, 1.9))
         dims, parts = A.wall(length * rng.uniform(0.6, 0.95), height, 0.6 if hedge else 0.05,
