@@ -9,29 +9,29 @@ from torch import Tensor, nn
 from ssal.models.config import BevBackboneConfig
 
 
-def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
+def _conv_bn_relu(cin: int, cout: int, stride: int, momentum: float) -> list[nn.Module]:
     return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
-            nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01), nn.ReLU()]
+            nn.BatchNorm2d(cout, eps=1e-3, momentum=momentum), nn.ReLU()]
 
 
 class BevBackbone(nn.Module):
     """(B, C_in, ny, nx) canvas -> (B, sum(num_upsample_filters), ny / s, nx / s), s = ``layer_strides[0] /
     upsample_strides[0]``."""
 
-    def __init__(self, cfg: BevBackboneConfig, in_channels: int):
+    def __init__(self, cfg: BevBackboneConfig, in_channels: int, bn_momentum: float = 0.01):
         super().__init__()
         self.blocks = nn.ModuleList()
         self.deblocks = nn.ModuleList()
         cin = in_channels
         for n, stride, cout, up, up_out in zip(cfg.layer_nums, cfg.layer_strides, cfg.num_filters,
                                                cfg.upsample_strides, cfg.num_upsample_filters):
-            layers = _conv_bn_relu(cin, cout, stride)
+            layers = _conv_bn_relu(cin, cout, stride, bn_momentum)
             for _ in range(n):
-                layers += _conv_bn_relu(cout, cout)
+                layers += _conv_bn_relu(cout, cout, 1, bn_momentum)
             self.blocks.append(nn.Sequential(*layers))
             self.deblocks.append(nn.Sequential(
                 nn.ConvTranspose2d(cout, up_out, up, stride=up, bias=False),
-                nn.BatchNorm2d(up_out, eps=1e-3, momentum=0.01), nn.ReLU()))
+                nn.BatchNorm2d(up_out, eps=1e-3, momentum=bn_momentum), nn.ReLU()))
             cin = cout
         self.out_channels = sum(cfg.num_upsample_filters)
 

@@ -136,6 +136,7 @@ class ModelConfig:
     point_cloud_range: list[float] = field(default_factory=lambda: list(KITTI_RANGE))  # x0, y0, z0, x1, y1, z1
     voxel_size: list[float] = field(default_factory=lambda: [0.16, 0.16, 4.0])  # pillar size x, y (z: range height)
     num_point_features: int = 4  # x, y, z + extra features per point (KITTI intensity: 4; Waymo + elongation: 5)
+    bn_momentum: float = 0.01  # of every batch norm's running statistics (OpenPCDet's 0.01 suits long schedules)
     vfe: PillarVfeConfig = field(default_factory=PillarVfeConfig)
     backbone: BevBackboneConfig = field(default_factory=BevBackboneConfig)
     anchor_head: AnchorHeadConfig = field(default_factory=AnchorHeadConfig)
@@ -287,7 +288,7 @@ def _check_positive_ints(cfg: ModelConfig, where: str) -> None:
 def _check_fractions(cfg: ModelConfig, where: str) -> None:
     r = cfg.roi_head
     fractions = {
-        "roi_head.dropout": r.dropout, "roi_head.fg_ratio": r.fg_ratio, "roi_head.hard_bg_ratio": r.hard_bg_ratio,
+        "bn_momentum": cfg.bn_momentum, "roi_head.dropout": r.dropout, "roi_head.fg_ratio": r.fg_ratio, "roi_head.hard_bg_ratio": r.hard_bg_ratio,
         "roi_head.reg_fg_threshold": r.reg_fg_threshold, "roi_head.cls_fg_threshold": r.cls_fg_threshold,
         "roi_head.cls_bg_threshold": r.cls_bg_threshold, "roi_head.cls_bg_threshold_lo": r.cls_bg_threshold_lo,
         "proposals.train_nms_iou": cfg.proposals.train_nms_iou, "proposals.test_nms_iou": cfg.proposals.test_nms_iou,

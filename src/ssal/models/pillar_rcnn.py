@@ -48,7 +48,7 @@ class PillarRCNN(nn.Module):
         self.cfg = cfg
         self.seed = seed
         self.vfe = PillarVFE(cfg)
-        self.backbone = BevBackbone(cfg.backbone, self.vfe.out_channels)
+        self.backbone = BevBackbone(cfg.backbone, self.vfe.out_channels, cfg.bn_momentum)
         self.anchor_head = AnchorHead(cfg, self.backbone.out_channels)
         self.roi_head = RoiHead(cfg, self.backbone.out_channels)
         self.register_buffer("train_step", torch.zeros((), dtype=torch.long))

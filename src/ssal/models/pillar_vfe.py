@@ -115,7 +115,7 @@ class PillarVFE(nn.Module):
             width = out if last else out // 2
             self.layers.append(nn.ModuleDict({
                 "linear": nn.Linear(in_channels, width, bias=False),
-                "norm": PointNorm(width, eps=1e-3, momentum=0.01),
+                "norm": PointNorm(width, eps=1e-3, momentum=cfg.bn_momentum),
             }))
             in_channels = out
         self.out_channels = widths[-1]

@@ -65,11 +65,11 @@ def refine_boxes(rois: Tensor, residuals: Tensor) -> Tensor:
     return boxes.view(rois.shape)
 
 
-def _mlp(widths: list[int], in_channels: int) -> tuple[nn.ModuleList, int]:
+def _mlp(widths: list[int], in_channels: int, momentum: float) -> tuple[nn.ModuleList, int]:
     layers = nn.ModuleList()
     for width in widths:
         layers.append(nn.Sequential(nn.Linear(in_channels, width, bias=False),
-                                    nn.BatchNorm1d(width, eps=1e-3, momentum=0.01), nn.ReLU()))
+                                    nn.BatchNorm1d(width, eps=1e-3, momentum=momentum), nn.ReLU()))
         in_channels = width
     return layers, in_channels
 
@@ -82,11 +82,11 @@ class RoiHead(nn.Module):
         self.cfg = cfg
         h = cfg.roi_head
         self.reduce = nn.Sequential(nn.Conv2d(in_channels, h.pool_channels, 1, bias=False),
-                                    nn.BatchNorm2d(h.pool_channels, eps=1e-3, momentum=0.01), nn.ReLU())
+                                    nn.BatchNorm2d(h.pool_channels, eps=1e-3, momentum=cfg.bn_momentum), nn.ReLU())
         pooled = h.pool_channels * h.grid_size**2 + 4
-        self.shared, self.feature_channels = _mlp(h.shared_fc, pooled)
-        self.cls_layers, cls_in = _mlp(h.cls_fc, self.feature_channels)
-        self.reg_layers, reg_in = _mlp(h.reg_fc, self.feature_channels)
+        self.shared, self.feature_channels = _mlp(h.shared_fc, pooled, cfg.bn_momentum)
+        self.cls_layers, cls_in = _mlp(h.cls_fc, self.feature_channels, cfg.bn_momentum)
+        self.reg_layers, reg_in = _mlp(h.reg_fc, self.feature_channels, cfg.bn_momentum)
         self.cls_out = nn.Linear(cls_in, 1)
         self.reg_out = nn.Linear(reg_in, CODE_SIZE)
         for m in self.modules():

@@ -1,0 +1,142 @@
+"""Second stage of pillar_rcnn: rotated RoI-grid pooling, RoI sampling and targets, refinement, losses and the final
+post-processing."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from ssal.models import load_model_config
+from ssal.models.config import PostProcessingConfig
+from ssal.models.losses import corner_loss
+from ssal.models.post_processing import select_detections
+from ssal.models.proposal_layer import Proposals
+from ssal.models.roi_head import RoiHead, refine_boxes, roi_grid_points
+from ssal.models.roi_target_sampler import canonical_targets, sample_roi_targets
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "_models"
+TINY = load_model_config(CONFIGS / "tiny.yaml")
+
+
+def test_grid_points_follow_the_rotated_roi():
+    roi = torch.tensor([[10.0, 5.0, -1.0, 4.0, 2.0, 1.5, math.pi / 6]])
+    points = roi_grid_points(roi, grid_size=2, extra_width=0.0)  # local (+-1, +-0.5)
+    c, s = math.cos(math.pi / 6), math.sin(math.pi / 6)
+    expected = [[10 + lx * c - ly * s, 5 + lx * s + ly * c] for lx in (-1, 1) for ly in (-0.5, 0.5)]
+    torch.testing.assert_close(points[0], torch.tensor(expected))
+    wider = roi_grid_points(roi, grid_size=2, extra_width=0.5)  # local (+-1.25, +-0.75)
+    torch.testing.assert_close((wider[0, 3] - roi[0, :2]).norm(), torch.tensor(math.hypot(1.25, 0.75)))
+
+
+def _coordinate_map(cfg):
+    """A (1, 2, ny_f, nx_f) map whose channels are the x and y of each cell centre."""
+    nx, ny = cfg.grid_size
+    x0, y0, _, x1, y1, _ = cfg.point_cloud_range
+    nx_f, ny_f = nx // cfg.feature_stride, ny // cfg.feature_stride
+    xs = x0 + (torch.arange(nx_f) + 0.5) * (x1 - x0) / nx_f
+    ys = y0 + (torch.arange(ny_f) + 0.5) * (y1 - y0) / ny_f
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack((gx, gy))[None]
+
+
+def test_pooling_samples_the_map_at_the_rotated_grid_points():
+    head = RoiHead(TINY, in_channels=2)
+    rois = torch.tensor([[[12.3, -4.1, -1.0, 3.9, 1.6, 1.56, 0.7], [30.0, 8.0, -1.0, 0.8, 0.6, 1.7, -2.5]]])
+    pooled = head.pool(_coordinate_map(TINY), rois)  # bilinear interpolation of a linear map is exact
+    grid = roi_grid_points(rois, TINY.roi_head.grid_size, TINY.roi_head.pool_extra_width)
+    assert pooled.shape == (1, 2, 25, 2)
+    torch.testing.assert_close(pooled, grid, atol=1e-4, rtol=0)
+
+
+def test_refining_with_canonical_targets_gives_back_the_gt():
+    rois = torch.tensor([[10.0, 5.0, -1.0, 3.9, 1.6, 1.5, 2.8], [3.0, -2.0, -0.5, 0.8, 0.6, 1.7, -0.4]])
+    gt = torch.tensor([[10.4, 4.7, -0.9, 4.2, 1.7, 1.6, 3.0], [3.1, -2.2, -0.4, 0.7, 0.7, 1.8, -0.4 + math.pi - 0.2]])
+    refined = refine_boxes(rois, canonical_targets(rois, gt))
+    torch.testing.assert_close(refined[0], gt[0], atol=1e-5, rtol=0)
+    # The second GT points backwards from its RoI: refinement keeps the RoI's direction, the box is the same.
+    torch.testing.assert_close(refined[1, :6], gt[1, :6], atol=1e-5, rtol=0)
+    assert math.remainder(refined[1, 6].item() - gt[1, 6].item(), 2 * math.pi) == pytest.approx(-math.pi, abs=1e-5) \
+        or math.remainder(refined[1, 6].item() - gt[1, 6].item(), 2 * math.pi) == pytest.approx(math.pi, abs=1e-5)
+
+
+def _proposals(boxes, labels):
+    boxes = torch.tensor(boxes)[None]
+    n = boxes.shape[1]
+    return Proposals(boxes, torch.ones(1, n), torch.tensor(labels)[None], torch.ones(1, n, 3),
+                     torch.ones(1, n, dtype=torch.bool))
+
+
+def _car(x, y, heading=0.0):
+    return [x, y, -1.0, 3.9, 1.6, 1.56, heading]
+
+
+def test_sampler_balances_foreground_and_background_and_sets_linear_score_targets():
+    boxes = [_car(0, 0)] * 3 + [_car(0.6, 0)] * 3 + [_car(1.2, 0)] * 3 + [_car(40, 0)] * 20
+    proposals = _proposals(boxes, [1] * len(boxes))
+    gt = torch.tensor([[_car(0, 0) + [1.0]]])
+    cfg = TINY.roi_head
+    targets = sample_roi_targets(proposals, gt, cfg, torch.Generator().manual_seed(0))
+    assert targets.rois.shape == (1, cfg.rois_per_frame, 7)
+    ious = targets.ious[0]
+    fg = ious >= cfg.reg_fg_threshold
+    assert fg.sum() == 6  # all six foreground RoIs (IoU 1 and 0.73), fewer than fg_ratio * rois_per_frame
+    hard = (ious >= cfg.cls_bg_threshold_lo) & ~fg
+    # 80 % of the background would be hard, but only 3 hard RoIs (IoU 0.53) exist: easy ones fill the rest.
+    assert hard.sum() == 3 and (ious < cfg.cls_bg_threshold_lo).sum() == cfg.rois_per_frame - 9
+    expected = ((ious - 0.25) / 0.5).clamp(0, 1)
+    torch.testing.assert_close(targets.cls_targets[0], expected)
+    assert torch.equal(targets.reg_mask[0], ious > 0.55)
+    assert targets.cls_targets[0].max() == 1.0
+
+
+def test_sampler_respects_classes_and_frames_without_gt():
+    proposals = _proposals([_car(0, 0), _car(20, 0)], [2, 1])  # a "pedestrian" RoI on the car
+    gt = torch.tensor([[_car(0, 0) + [1.0]]])
+    targets = sample_roi_targets(proposals, gt, TINY.roi_head, torch.Generator().manual_seed(0))
+    assert targets.ious.max() == 0  # sample_by_class: the car GT does not count for a pedestrian RoI
+    empty = sample_roi_targets(proposals, torch.zeros(1, 0, 8), TINY.roi_head, torch.Generator().manual_seed(0))
+    assert empty.cls_targets.sum() == 0 and not empty.reg_mask.any()
+
+
+def test_sampling_is_reproducible_from_the_generator():
+    boxes = [_car(0.1 * i, 0) for i in range(40)]
+    proposals = _proposals(boxes, [1] * 40)
+    gt = torch.tensor([[_car(2, 0) + [1.0]]])
+    a = sample_roi_targets(proposals, gt, TINY.roi_head, torch.Generator().manual_seed(5))
+    b = sample_roi_targets(proposals, gt, TINY.roi_head, torch.Generator().manual_seed(5))
+    c = sample_roi_targets(proposals, gt, TINY.roi_head, torch.Generator().manual_seed(6))
+    assert torch.equal(a.rois, b.rois) and not torch.equal(a.rois, c.rois)
+
+
+def test_corner_loss_is_zero_for_the_same_box_either_way_round():
+    box = torch.tensor([_car(5, 5, 0.3)])
+    flipped = box.clone()
+    flipped[0, 6] += math.pi
+    assert corner_loss(box, box).item() == 0 and corner_loss(flipped, box).item() < 1e-10
+    shifted = box.clone()
+    shifted[0, 0] += 0.5
+    assert corner_loss(shifted, box).item() == pytest.approx(0.125)
+
+
+def test_roi_losses_are_finite_without_foreground():
+    head = RoiHead(TINY, in_channels=8).train()
+    proposals = _proposals([_car(10, 0), _car(20, 5)], [1, 1])
+    targets = sample_roi_targets(proposals, torch.zeros(1, 0, 8), TINY.roi_head, torch.Generator().manual_seed(0))
+    out = head(torch.randn(1, 8, 64, 64), targets.rois)
+    assert out.features.shape == (1, TINY.roi_head.rois_per_frame, 256)
+    losses = head.loss(out, targets)
+    assert losses["loss_rcnn_reg"] == 0 and losses["loss_rcnn_corner"] == 0 and torch.isfinite(
+        losses["loss_rcnn_cls"])
+    sum(losses.values()).backward()
+
+
+def test_post_processing_thresholds_suppresses_caps_and_sorts():
+    boxes = torch.tensor([_car(0, 0), _car(0.3, 0), _car(10, 0), _car(20, 0), _car(30, 0)])
+    scores = torch.tensor([0.5, 0.9, 0.05, 0.7, 0.3])
+    cfg = PostProcessingConfig(score_threshold=0.1, nms_iou=0.1, max_boxes=500)
+    assert select_detections(boxes, scores, cfg).tolist() == [1, 3, 4]
+    assert select_detections(boxes, scores, PostProcessingConfig(max_boxes=2)).tolist() == [1, 3]
+    assert select_detections(boxes[:0], scores[:0], cfg).numel() == 0
