@@ -22,7 +22,10 @@ CAR = dict(name="Car", bbox=(600.0, 150.0, 700.0, 200.0), loc=(0.0, 1.7, 20.0), 
 def labels(*objects: dict, scored: bool = False) -> KittiLabels:
     """One frame from object dicts (keys: name, bbox, loc, dims (l, h, w), ry, alpha, occ, trunc, score)."""
     rows = [{"alpha": o.get("ry", 0.0), "occ": 0, "trunc": 0.0, "score": 1.0, **o} for o in objects]
-    column = lambda key, shape=None: np.array([r[key] for r in rows], dtype=float).reshape(shape or (len(rows),))  # noqa: E731
+
+    def column(key: str, shape: tuple | None = None) -> np.ndarray:
+        return np.array([r[key] for r in rows], dtype=float).reshape(shape or (len(rows),))
+
     return KittiLabels(
         name=np.array([r["name"] for r in rows], dtype="<U16"), truncated=column("trunc"),
         occluded=column("occ").astype(np.int64), alpha=column("alpha"), bbox=column("bbox", (len(rows), 4)),
@@ -57,7 +60,9 @@ def test_perfect_detections_score_100_everywhere():
     assert result["loose"]["Car"]["3d"]["R40"] == pytest.approx([100, 100, 100])
 
 
-@pytest.mark.parametrize("n, r40, r11", [(1, 0.0, 100 / 11), (8, 17.5, 200 / 11), (40, 97.5, 1000 / 11), (80, 100, 100)])
+@pytest.mark.parametrize("n, r40, r11", [
+    (1, 0.0, 100 / 11), (8, 17.5, 200 / 11), (40, 97.5, 1000 / 11), (80, 100, 100),
+])
 def test_fewer_than_40_ground_truth_cap_perfect_detections_near_n_over_40(n, r40, r11):
     # Thresholds are sampled at recall steps of 1/40: n perfect detections fill n (of 41) slots, and R40
     # averages slots 1..40, so it reads (n - 1) / 40 below 40 objects.

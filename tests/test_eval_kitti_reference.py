@@ -150,9 +150,10 @@ def crowded_frame(rng: np.random.Generator) -> tuple[KittiLabels, KittiLabels]:
                      dimensions=dims, location=loc, rotation_y=ry)
     k = int(rng.integers(0, 3))
     corner = bbox[rng.integers(0, n, k), :2] + rng.normal(0, 5, (k, 2))
+    region_boxes = np.concatenate((corner, corner + rng.uniform(20, 90, (k, 2))), 1)
     regions = KittiLabels(name=np.full(k, "DontCare", "<U16"), truncated=-np.ones(k), occluded=-np.ones(k, int),
-                          alpha=-10 * np.ones(k), bbox=np.concatenate((corner, corner + rng.uniform(20, 90, (k, 2))), 1),
-                          dimensions=-np.ones((k, 3)), location=-1000 * np.ones((k, 3)), rotation_y=-10 * np.ones(k))
+                          alpha=-10 * np.ones(k), bbox=region_boxes, dimensions=-np.ones((k, 3)),
+                          location=-1000 * np.ones((k, 3)), rotation_y=-10 * np.ones(k))
     gt = concat(gt, regions)
 
     picks = np.repeat(np.arange(n), rng.integers(0, 3, n))  # missed, found, or found twice

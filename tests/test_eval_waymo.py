@@ -82,7 +82,8 @@ def test_level_2_holds_sparse_or_labelled_objects_which_level_1_does_not_miss():
 def test_ground_truth_without_points_is_dropped():
     gt = level_scene([100, 0])
     found = {"boxes": gt["boxes"][:1], "scores": np.array([0.9]), "names": gt["names"][:1]}
-    assert evaluate_waymo([gt], [found], classes=["Vehicle"])["Vehicle"]["LEVEL_2"]["AP"] == pytest.approx(100, abs=1e-4)
+    result = evaluate_waymo([gt], [found], classes=["Vehicle"])
+    assert result["Vehicle"]["LEVEL_2"]["AP"] == pytest.approx(100, abs=1e-4)
     # ... so a detection on it is a false positive, as in OpenPCDet's evaluation.
     both = {"boxes": gt["boxes"], "scores": np.array([0.5, 0.9]), "names": gt["names"]}
     assert evaluate_waymo([gt], [both], classes=["Vehicle"])["Vehicle"]["LEVEL_2"]["AP"] < 100
