@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "ssal.commands.data",
     "ssal.commands.eval",
     "ssal.commands.synth",
+    "ssal.commands.ledger", "ssal.commands.query", "ssal.commands.import_labels",
 )
 
 

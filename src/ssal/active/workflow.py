@@ -1,0 +1,166 @@
+"""The active-learning steps as a run config sees them: what ``ssal ledger init``, ``ssal query`` and
+``ssal import-labels`` do, minus the argument parsing.
+
+The pool is the config's train split (``data.train_split``); the classes are ``data.classes``. In simulation the
+oracle reads the pool's labels from the dataset; the strategies never receive them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ssal.active.annotation import import_labels
+from ssal.active.budget import Budget
+from ssal.active.config import ActiveConfig
+from ssal.active.initial import request_initial, select_initial
+from ssal.active.ledger import DatasetIdentity, Ledger, Round
+from ssal.active.oracle import SimulatedOracle
+from ssal.active.outputs import PoolOutputs
+from ssal.active.query import query_round
+from ssal.active.strategies import get_strategy
+from ssal.active.strategies.base import Ranking
+from ssal.errors import SsalError
+
+
+@dataclass
+class Pool:
+    """The dataset reader, the pool's frame ids and the identity a ledger records."""
+
+    dataset: object
+    frame_ids: list[str]
+    identity: DatasetIdentity
+    classes: list[str]
+
+    def oracle(self) -> SimulatedOracle:
+        """The simulated annotator: every pool frame's labels (the only whole-pool label read)."""
+        split = self.identity.split
+        return SimulatedOracle.from_infos(self.dataset.infos(split, count_points=False), self.classes,
+                                          where=f"{self.dataset.root} ({split} split)")
+
+
+def active_config(config) -> ActiveConfig:
+    """The ``active:`` section of a run config (defaults when the config has none)."""
+    return getattr(config, "active", None) or ActiveConfig()
+
+
+def open_pool(config) -> Pool:
+    from ssal.data.datasets import dataset_from_config
+
+    dataset = dataset_from_config(config.data)
+    split = config.data.train_split
+    frame_ids = dataset.split_ids(split)
+    classes = list(config.data.classes)
+    return Pool(dataset, frame_ids, DatasetIdentity.of(config.data.format, split, classes, frame_ids), classes)
+
+
+def init_ledger(config, budget: Budget, seed: int, out: str | os.PathLike, oracle: bool = True) -> Ledger:
+    """A new ledger with its initial set: bought from the simulated oracle, or (``oracle=False``) waiting for
+    people's labels. Refuses to overwrite an existing ledger."""
+    if Path(out).exists():
+        raise SsalError("a ledger already exists here; choose another --out or delete it", out)
+    pool = open_pool(config)
+    if oracle:
+        simulated = pool.oracle()
+        ledger = Ledger.create(config.data.format, pool.identity.split, pool.classes, pool.frame_ids,
+                               denominator=simulated.totals())
+        select_initial(ledger, simulated, budget, seed)
+    else:
+        ledger = Ledger.create(config.data.format, pool.identity.split, pool.classes, pool.frame_ids, mode="human")
+        request_initial(ledger, budget, seed)
+    ledger.save(out)
+    return ledger
+
+
+def load_ledger(path: str | os.PathLike, pool: Pool | None = None) -> Ledger:
+    return Ledger.load(path, expect=None if pool is None else pool.identity)
+
+
+@dataclass
+class QueryResult:
+    ranking: Ranking
+    round: Round
+    files: list[Path]
+
+
+def query(config, ledger_path: str | os.PathLike, strategy_name: str, budget: Budget, out_dir: str | os.PathLike, *,
+          ckpt: str | None = None, partner_ckpt: str | None = None, outputs: str | None = None,
+          partner_outputs: str | None = None, oracle: bool = True, seed: int | None = None, dist=None
+          ) -> QueryResult:
+    """One query round: pool inference (or precomputed ``outputs``), the strategy's ranking, then the oracle's
+    purchase (or a round waiting for labels), the ranking files and the saved ledger."""
+    pool = open_pool(config)
+    ledger = load_ledger(ledger_path, pool)
+    if oracle and ledger.mode == "human":
+        raise SsalError("this ledger waits for human labels (made with --no-oracle): query with --no-oracle too",
+                        ledger_path)
+    settings = active_config(config)
+    strategy = get_strategy(strategy_name, settings)
+    if (partner_ckpt or partner_outputs) and not strategy.partner:
+        raise SsalError(f"strategy {strategy_name!r} does not use a partner model", "--partner-ckpt")
+    frames = _frames_to_predict(ledger, strategy)
+    own = _outputs(config, pool, ckpt, outputs, frames, strategy, settings, Path(out_dir) / "pool_outputs", dist)
+    partner = None
+    if partner_ckpt or partner_outputs:
+        partner = _outputs(config, pool, partner_ckpt, partner_outputs, ledger.unlabelled, None, settings,
+                           Path(out_dir) / "partner_outputs", dist)
+    simulated = pool.oracle() if oracle else None
+    seed = config.seed if seed is None else seed
+    ranking, item, files = query_round(strategy, own, ledger, budget, seed, simulated, out_dir,
+                                       settings.overshoot, partner)
+    ledger.save(ledger_path)
+    return QueryResult(ranking, item, files)
+
+
+def import_label_files(ledger_path: str | os.PathLike, label_dir: str | os.PathLike) -> Round:
+    """Complete the pending round of the ledger from KITTI label files and save it."""
+    ledger = Ledger.load(ledger_path)
+    item = import_labels(ledger, label_dir)
+    ledger.save(ledger_path)
+    return item
+
+
+def _frames_to_predict(ledger: Ledger, strategy) -> list[str]:
+    view = ledger.view()
+    if strategy.labelled_outputs in ("required", "optional"):
+        return list(view.labelled) + list(view.unlabelled)
+    return list(view.unlabelled)
+
+
+def _outputs(config, pool: Pool, ckpt, outputs, frames, strategy, settings: ActiveConfig, out_dir: Path,
+             dist) -> PoolOutputs:
+    if outputs:
+        return PoolOutputs.open(outputs)
+    if not ckpt:
+        raise SsalError("give --ckpt (a model to run over the pool) or --outputs (its saved predictions)", "--ckpt")
+    return predict_pool(config, pool, ckpt, frames, out_dir, strategy, settings, dist)
+
+
+def predict_pool(config, pool: Pool, ckpt: str, frame_ids: list[str], out_dir: Path, strategy,
+                 settings: ActiveConfig, dist=None) -> PoolOutputs:
+    """Run the checkpoint's detector (``config.model``) over ``frame_ids`` of the pool into ``out_dir``."""
+    from ssal.active.pool_inference import InferenceRequest, PoolPredictor, run_pool_inference, strip_labels
+    from ssal.data.loader import DetectionDataset, collate
+    from ssal.engine.checkpoint import load_weights
+    from ssal.models import build_detector
+
+    model_config = getattr(config, "model", None)
+    if model_config is None:
+        raise SsalError("the config has no model: section, so the checkpoint's detector cannot be built; "
+                        "or pass the pool's predictions with --outputs", "model")
+    if list(model_config.class_names) != list(config.data.classes):
+        raise SsalError(f"model.class_names {model_config.class_names} differ from data.classes "
+                        f"{config.data.classes}", "model.class_names")
+    model = build_detector(model_config, seed=config.seed)
+    load_weights(model, ckpt, model_config.name)
+    if dist is not None:
+        model.to(dist.device)
+    infos = {info.frame_id: info for info in pool.dataset.infos(pool.identity.split, count_points=False)}
+    dataset = DetectionDataset(pool.dataset, strip_labels([infos[f] for f in frame_ids]), config.data.classes,
+                               model_config.point_cloud_range)
+    request = InferenceRequest() if strategy is None else InferenceRequest.for_strategy(
+        strategy, settings.mc_dropout.passes)
+    info = {"checkpoint": str(Path(ckpt).resolve()), "request": request.__dict__}
+    return run_pool_inference(PoolPredictor(model, request, config.seed), dataset, out_dir, config.data.classes,
+                              collate_fn=collate, batch_size=settings.inference_batch_size, dist=dist, info=info)
