@@ -243,7 +243,7 @@ def tree(rng: np.random.Generator):
         part(CYLINDER, (0, 0, trunk_height / 2 + 0.3), (trunk_radius, trunk_radius, trunk_height / 2 + 0.3),
              reflectance=rng.uniform(0.25, 0.4)),
         part(ELLIPSOID, (0, 0, trunk_height + crown_height * 0.8), (crown, crown, crown_height),
-             reflectance=rng.uniform(0.3, 0.5), dropout=0.35),
+             reflectance=rng.uniform(0.35, 0.6), dropout=0.35),
     ]
     return (2 * crown, 2 * crown, trunk_height + 1.8 * crown_height), parts
 

@@ -119,7 +119,8 @@ def generate(out: str | os.PathLike, frames: int, seed: int, val_frames: int = 0
     points = 0
     bar = _progress_bar(total, progress)
     if workers == 1 or len(chunks) == 1:
-        results = map(_make_chunk, jobs)
+        synthesizer = Synthesizer(chosen)
+        results = (_make_chunk(job, synthesizer) for job in jobs)
         pool = None
     else:
         pool = multiprocessing.get_context("spawn").Pool(min(workers, len(chunks)))
@@ -145,10 +146,11 @@ def generate(out: str | os.PathLike, frames: int, seed: int, val_frames: int = 0
                    seconds=time.perf_counter() - started)
 
 
-def _make_chunk(job: tuple[str, str, int, list[int]]) -> tuple[int, dict[str, int], int]:
+def _make_chunk(job: tuple[str, str, int, list[int]], synthesizer: Synthesizer | None = None
+                ) -> tuple[int, dict[str, int], int]:
     """Make and write frames (a worker's task): points written, labelled objects per class, frames made."""
     preset, root, seed, indices = job
-    synthesizer = Synthesizer(preset)
+    synthesizer = synthesizer or Synthesizer(preset)
     points, counts = 0, {}
     for index in indices:
         frame = synthesizer.frame(seed, index)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ssal.data.synthetic.road import Road
 
-_KERB_RAMP = 0.06  # metres over which the kerb rises (a smooth step keeps the ray intersection stable)
+_KERB_RAMP = 0.1  # metres over which the kerb rises (a smooth step keeps the ray intersection stable)
 _MARKING_HALF_WIDTH = 0.07
 _DASH, _GAP = 3.0, 6.0
 
@@ -89,7 +89,7 @@ class Ground:
         t_prev = origin[2] / -d[:, 2]
         f_prev = gap(t_prev, rows)
         t_now = t_prev + f_prev / -d[:, 2]
-        for _ in range(5):
+        for _ in range(4):
             f_now = gap(t_now, rows)
             settled = np.abs(f_now) < 0.003
             t[active[rows[settled]]] = t_now[settled]
@@ -101,8 +101,21 @@ class Ground:
             slope = (f_now - f_prev) / np.where(np.abs(change) > 1e-9, change, 1e-9)
             step = np.where(np.abs(slope) > 1e-6, f_now / np.where(slope == 0, 1.0, slope), 0.0)
             t_prev, f_prev, t_now = t_now, f_now, np.clip(t_now - step, 0.0, 2.0 * max_range)
+        if len(rows):  # the few left (kerbs, grazing rays): bisection between above and below the ground
+            t[active[rows]] = self._bisect(gap, rows, origin[2], d[rows, 2])
         t[(t <= 0) | (t > max_range)] = np.inf
         return t
+
+    @staticmethod
+    def _bisect(gap, rows: np.ndarray, height: float, dz: np.ndarray) -> np.ndarray:
+        flat = height / -dz
+        low, high = 0.5 * flat, (height + 1.5) / -dz  # above the ground there, below it here (for |ground| < 0.8 m)
+        bracketed = (gap(low, rows) > 0) & (gap(high, rows) < 0)
+        for _ in range(16):
+            middle = 0.5 * (low + high)
+            above = gap(middle, rows) > 0
+            low, high = np.where(above, middle, low), np.where(above, high, middle)
+        return np.where(bracketed, 0.5 * (low + high), np.inf)
 
     def fit_plane(self, extent: tuple[float, float, float, float] = (0.0, 40.0, -6.0, 6.0)) -> np.ndarray:
         """Least-squares plane ``z = a x + b y + c`` (returned as ``(a, b, c)``) through the ground over the world

@@ -12,7 +12,7 @@ Only objects seen in the camera image are labelled. For each actor:
   f < 0.5, 2 (largely occluded) for f < 0.92; above that the annotator sees nothing and no label is written.
   3 (unknown) where there is too little to judge: fewer than 4 such rays, or truncation of 0.7 and more (KITTI's
   annotators used 3 mostly for objects cut by the image border).
-- far or tiny objects (beyond a per-frame labelling distance of 60-85 m, or under 12-20 px tall) become
+- far or tiny objects (beyond a per-frame labelling distance of 50-75 m, or under 14-22 px tall) become
   ``DontCare`` regions, as KITTI marks regions with objects it did not label.
 """
 
@@ -92,7 +92,7 @@ def kitti_labels(scene: Scene, scan: Scan, origin: np.ndarray, rotation: np.ndar
                  image_shape: tuple[int, int], rng: np.random.Generator) -> FrameLabels:
     """The label rows of a frame. ``rng`` draws the frame's labelling distance and minimum 2-D height."""
     height, width = image_shape
-    far, min_height = rng.uniform(60.0, 85.0), rng.uniform(12.0, 20.0)
+    far, min_height = rng.uniform(50.0, 75.0), rng.uniform(14.0, 22.0)
     boxes = sensor_boxes(scene, origin, rotation)
     box2d, in_front = image_boxes(scene, origin, rotation, calib)
     clipped = np.stack((np.clip(box2d[:, 0], 0, width - 1), np.clip(box2d[:, 1], 0, height - 1),

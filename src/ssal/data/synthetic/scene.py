@@ -48,13 +48,13 @@ class Style:
 
 
 STYLES = {
-    "residential": Style("residential", (1, 1), (2.75, 3.3), 0.7, (0.25, 0.75), 0.9, 1.0, 0.3, 0.05, 0.15,
+    "residential": Style("residential", (1, 1), (2.75, 3.3), 0.7, (0.25, 0.7), 0.9, 0.5, 0.25, 0.05, 0.15,
                          (1.5, 3.0), (1.0, 7.0), (4.5, 10.0), (1.0, 6.0), 14.0, 0.08, 0.8),
-    "city": Style("city", (1, 2), (3.0, 3.5), 0.5, (0.25, 0.8), 1.8, 2.5, 0.8, 0.15, 0.35, (2.5, 4.5), (0.0, 1.5),
+    "city": Style("city", (1, 2), (3.0, 3.5), 0.5, (0.25, 0.75), 1.8, 1.3, 0.7, 0.15, 0.35, (2.5, 4.5), (0.0, 1.5),
                   (8.0, 24.0), (0.0, 3.0), 8.0, 0.12, 0.1),
     "highway": Style("highway", (2, 3), (3.5, 3.75), 0.03, (0.1, 0.4), 1.5, 0.0, 0.04, 0.0, 0.0, (0.0, 0.0),
                      (5.0, 25.0), (4.0, 12.0), (10.0, 50.0), 16.0, 0.2, 0.0),
-    "campus": Style("campus", (1, 1), (3.0, 3.5), 0.3, (0.2, 0.6), 0.5, 4.5, 1.8, 0.3, 0.1, (3.0, 6.0), (3.0, 12.0),
+    "campus": Style("campus", (1, 1), (3.0, 3.5), 0.3, (0.2, 0.6), 0.5, 2.5, 1.6, 0.3, 0.1, (3.0, 6.0), (3.0, 12.0),
                     (6.0, 15.0), (4.0, 15.0), 16.0, 0.05, 0.5),
 }
 STYLE_WEIGHTS = {"residential": 0.45, "city": 0.30, "highway": 0.13, "campus": 0.12}
@@ -247,8 +247,8 @@ def _sample_ground(road: Road, style: Style, rng: np.random.Generator) -> Ground
         road=road, crossfall=float(rng.uniform(0.01, 0.025)),
         kerb_height=float(rng.uniform(0.1, 0.16)) if road.sidewalk_width > 0 else 0.02,
         vertical_curve=float(rng.normal(0.0, 8e-5)), waves=np.asarray(waves),
-        asphalt=float(rng.uniform(0.15, 0.28)), sidewalk=float(rng.uniform(0.25, 0.4)),
-        terrain=float(rng.uniform(0.3, 0.5)), marking=float(rng.uniform(0.5, 0.7)),
+        asphalt=float(rng.uniform(0.24, 0.36)), sidewalk=float(rng.uniform(0.28, 0.42)),
+        terrain=float(rng.uniform(0.3, 0.5)), marking=float(rng.uniform(0.55, 0.75)),
     )
 
 
@@ -275,7 +275,7 @@ def _buildings(layout: _Layout, style: Style, cross_s: float | None, rng: np.ran
                 depth = float(rng.uniform(8.0, 18.0))
                 height = float(rng.uniform(*style.building_height))
                 offset = _outer_edge(road) + setback + depth / 2 + float(rng.uniform(0, 2.0))
-                dims, parts = A.building(length, depth, height, float(rng.uniform(0.15, 0.45)), facing=-side)
+                dims, parts = A.building(length, depth, height, float(rng.uniform(0.25, 0.55)), facing=-side)
                 layout.add_on_road(dims, parts, centre, side * offset, check=True, margin=0.0)
                 if setback > 1.5 and rng.random() < style.yards:
                     _front_yard(layout, side, centre, length, setback, rng)
@@ -299,7 +299,7 @@ def _backdrop(layout: _Layout, style: Style, rng: np.random.Generator) -> None:
                 size = dims[0] + float(rng.uniform(0.0, 4.0))
             else:
                 dims, parts = A.building(float(rng.uniform(10.0, 20.0)), size, float(rng.uniform(*style.building_height)),
-                                         float(rng.uniform(0.15, 0.45)), facing=0, windows=False)
+                                         float(rng.uniform(0.25, 0.55)), facing=0, windows=False)
             layout.add_on_road(dims, parts, s + float(rng.normal(0, 3.0)), l + size / 2, turn=math.pi / 2, margin=0.0)
             l += size + float(rng.uniform(0.0, 6.0))
 

@@ -119,12 +119,14 @@ class Lidar:
 def reflectance_echo(reflectance: np.ndarray, incidence: np.ndarray, distance: np.ndarray,
                      rng: np.random.Generator) -> np.ndarray:
     """Reported reflectance in [0, 1], in steps of 0.01 like KITTI's: the surface's reflectance, a little dimmer
-    at grazing incidence, falling with range beyond about 18 m, with multiplicative noise; faint echoes read 0
-    (KITTI: about 5 % of near points, most points beyond 40 m). Retro-reflectors (reflectance >= 0.9: plates,
-    lights, signs) stay bright whatever the angle."""
+    at grazing incidence and with range, with multiplicative noise. As in KITTI, a growing share of returns
+    reads 0 with range (about 5 % near the car, 20 % at 20-40 m, most beyond 50 m), and faint echoes (dark
+    paint, tyres) read 0 at any range. Retro-reflectors (reflectance >= 0.9: plates, lights, signs) stay bright
+    whatever the angle."""
     retro = reflectance >= 0.9
     angular = np.where(retro, 1.0, 0.75 + 0.25 * incidence)
-    falloff = np.minimum(1.0, (18.0 / np.maximum(distance, 1.0)) ** 2)
-    echo = reflectance * angular * falloff * np.exp(rng.normal(0.0, 0.3, len(distance)))
-    echo = np.where((echo < 0.04) | (rng.random(len(distance)) < 0.03), 0.0, echo)
+    echo = reflectance * angular * (1.0 - 0.3 * np.minimum(distance / 80.0, 1.0))
+    echo = echo * np.exp(rng.normal(0.0, 0.3, len(distance)))
+    unread = 0.04 + 0.96 / (1.0 + np.exp(-(distance - 42.0) / 7.0))
+    echo = np.where((echo < 0.05) | (rng.random(len(distance)) < unread), 0.0, echo)
     return np.round(np.clip(echo, 0.0, 1.0), 2)

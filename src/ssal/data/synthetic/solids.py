@@ -7,7 +7,7 @@ and the index of the actor that owns it (-1 for static clutter).
 
 Local shapes, centred on the origin of the solid:
 - box: ``|x| <= hx, |y| <= hy, |z| <= hz``;
-- cylinder: axis along local z, radius ``hx`` (``hy`` = ``hx``), ``|z| <= hz``;
+- cylinder: axis along local z, radius ``hx`` (``hy`` is ignored), ``|z| <= hz``;
 - ellipsoid: semi-axes ``hx, hy, hz``.
 """
 
@@ -84,7 +84,10 @@ class Solids:
 
     def corners(self) -> np.ndarray:
         """(S, 8, 3) world corners of each solid's local bounding box (they enclose the solid)."""
-        local = _UNIT_CORNERS[None] * self.half[:, None, :]
+        half = self.half.copy()
+        cylinder = self.kind == CYLINDER
+        half[cylinder, 1] = half[cylinder, 0]  # a cylinder's radius is hx; hy plays no part
+        local = _UNIT_CORNERS[None] * half[:, None, :]
         return np.einsum("sij,skj->ski", self.rotation, local) + self.centre[:, None, :]
 
 
