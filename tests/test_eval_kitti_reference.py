@@ -189,3 +189,19 @@ def test_vectorised_evaluation_equals_the_loop_by_loop_procedure(seed):
                         assert result[label]["aos"][setting][d] == pytest.approx(aos[setting], abs=1e-9), (label, d)
                 checked += ap["R40"] > 0
     assert checked >= 10  # the scenes produce real, non-zero APs to compare
+
+
+def test_overlaps_computed_in_small_chunks_equal_one_pass():
+    from ssal.eval.kitti_objects import flatten_labels
+    from ssal.eval.kitti_overlaps import pair_overlaps
+
+    rng = np.random.default_rng(3)
+    frames = [crowded_frame(rng) for _ in range(20)]
+    gt = flatten_labels([f[0] for f in frames], "gt", with_score=False)
+    det = flatten_labels([f[1] for f in frames], "pred", with_score=True)
+    whole, chunked = pair_overlaps(gt, det), pair_overlaps(gt, det, max_pairs=7)
+    assert len(whole.gt) > 20
+    np.testing.assert_array_equal(whole.gt, chunked.gt)
+    np.testing.assert_array_equal(whole.det, chunked.det)
+    for metric in ("2d", "bev", "3d"):
+        np.testing.assert_allclose(whole.iou[metric], chunked.iou[metric], rtol=0, atol=1e-12)

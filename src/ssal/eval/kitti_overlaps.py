@@ -32,11 +32,34 @@ class PairOverlaps:
     iou: dict[str, np.ndarray]
 
 
-def pair_overlaps(gt: KittiObjects, det: KittiObjects) -> PairOverlaps:
-    """Overlaps of all same-frame pairs of non-DontCare ground truth and detections."""
+def pair_overlaps(gt: KittiObjects, det: KittiObjects, max_pairs: int = 1 << 20) -> PairOverlaps:
+    """Overlaps of the same-frame pairs of non-DontCare ground truth and detections that overlap at all (in the
+    image or seen from above); pairs that touch nowhere can never match and are dropped. Frames are processed
+    in chunks of about ``max_pairs`` candidate pairs, so memory stays bounded however many detections a frame
+    has."""
     gt_rows = np.flatnonzero(~is_dontcare(gt.names))
-    g, d = same_frame_pairs(gt.frame[gt_rows], det.frame, len(gt.offsets) - 1)
-    g = gt_rows[g]
+    gt_frame, det_frame = gt.frame[gt_rows], det.frame
+    num_frames = len(gt.offsets) - 1
+    per_frame = np.bincount(gt_frame, minlength=num_frames) * np.bincount(det_frame, minlength=num_frames)
+    chunk_of_frame = np.cumsum(per_frame) // max(1, max_pairs)
+    parts = []
+    for chunk in np.unique(chunk_of_frame):
+        frames = np.flatnonzero(chunk_of_frame == chunk)
+        g_sel = gt_rows[np.isin(gt_frame, frames)]
+        d_sel = np.flatnonzero(np.isin(det_frame, frames))
+        g, d = same_frame_pairs(gt.frame[g_sel], det_frame[d_sel], num_frames)
+        parts.append(_overlaps_of_pairs(gt, det, g_sel[g], d_sel[d]))
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return PairOverlaps(gt=empty, det=empty, iou={m: np.zeros(0) for m in ("2d", "bev", "3d")})
+    return PairOverlaps(
+        gt=np.concatenate([p.gt for p in parts]), det=np.concatenate([p.det for p in parts]),
+        iou={m: np.concatenate([p.iou[m] for p in parts]) for m in ("2d", "bev", "3d")},
+    )
+
+
+def _overlaps_of_pairs(gt: KittiObjects, det: KittiObjects, g: np.ndarray, d: np.ndarray) -> PairOverlaps:
+    """The three overlaps of pairs (ground truth row g, detection row d), keeping those that overlap at all."""
     iou = {"2d": image_overlap(det.bbox[d], gt.bbox[g], criterion="union")}
     inter_area = ground_intersection(gt.camera_boxes, det.camera_boxes, g, d)
     gt_box, det_box = gt.camera_boxes[g], det.camera_boxes[d]
@@ -44,7 +67,8 @@ def pair_overlaps(gt: KittiObjects, det: KittiObjects) -> PairOverlaps:
     iou["bev"] = _ratio(inter_area, area_g + area_d - inter_area)
     inter_volume = inter_area * vertical_overlap(det_box, gt_box)
     iou["3d"] = _ratio(inter_volume, _volume(det_box) + _volume(gt_box) - inter_volume)
-    return PairOverlaps(gt=g, det=d, iou=iou)
+    touching = (iou["2d"] > 0) | (iou["bev"] > 0)
+    return PairOverlaps(gt=g[touching], det=d[touching], iou={m: v[touching] for m, v in iou.items()})
 
 
 def dontcare_coverage(gt: KittiObjects, det: KittiObjects) -> dict[str, np.ndarray]:
@@ -94,10 +118,6 @@ def ground_intersection(boxes_a: np.ndarray, boxes_b: np.ndarray, rows_a: np.nda
     return out
 
 
-def _circumradius(boxes: np.ndarray) -> np.ndarray:
-    return 0.5 * np.hypot(boxes[:, 3], boxes[:, 4])
-
-
 def ground_boxes(camera_boxes: np.ndarray) -> np.ndarray:
     """Camera boxes (N, 7) ``(x, y, z, l, h, w, ry)`` as boxes ``(x, z, 0, l, w, h, -ry)`` of the x-z plane.
 
@@ -123,3 +143,7 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """numerator / denominator, 0 where the denominator is not positive (the devkit would give NaN: no match)."""
     positive = denominator > 0
     return np.where(positive, numerator / np.where(positive, denominator, 1.0), 0.0)
+
+
+def _circumradius(boxes: np.ndarray) -> np.ndarray:
+    return 0.5 * np.hypot(boxes[:, 3], boxes[:, 4])
