@@ -1,0 +1,113 @@
+"""``ssal ledger``, ``ssal query`` and ``ssal import-labels`` on the real KITTI sample (5 train frames), with saved
+pool predictions standing in for a model."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from ssal.active import Ledger, PoolOutputs
+from ssal.active.simulated_outputs import simulated_outputs
+from ssal.cli import main
+
+TRAIN = ["000000", "000003", "000007", "000009", "000010"]  # kitti_sample's train split: 18 target boxes
+
+
+@pytest.fixture
+def run_dir(tmp_path, kitti_sample):
+    (tmp_path / "run.yaml").write_text(f"seed: 3\ndata:\n  root: {kitti_sample}\n")
+    return tmp_path
+
+
+def saved_outputs(path, frame_ids=TRAIN, seed=0):
+    fake = simulated_outputs(len(frame_ids), np.random.default_rng(seed))
+    return PoolOutputs(list(frame_ids), fake.offsets, fake.arrays, fake.classes).save(path)
+
+
+def ssal(*args) -> int:
+    return main([str(a) for a in args])
+
+
+def test_simulated_round_trip_init_query_show(run_dir, capsys):
+    config, ledger_path = run_dir / "run.yaml", run_dir / "ledger.json"
+    assert ssal("ledger", "init", "--config", config, "--budget", 10, "--out", ledger_path) == 0
+    ledger = Ledger.load(ledger_path)
+    assert ledger.denominator["boxes"] == 18 and ledger.denominator["per_class"]["Car"] == 15
+    assert 0 < ledger.spent()["boxes"] <= 10
+
+    outputs = saved_outputs(run_dir / "outputs")
+    assert ssal("query", "--config", config, "--ledger", ledger_path, "--outputs", outputs, "--strategy", "entropy",
+                "--budget", 4, "--out", run_dir / "q") == 0
+    rows = list(csv.DictReader(open(run_dir / "q" / "query_round_1.csv")))
+    assert sorted(r["frame"] for r in rows) == sorted(ledger.unlabelled)
+    assert [int(r["rank"]) for r in rows] == list(range(1, len(rows) + 1))
+    assert {"uncertainty", "similarity", "pred_Car", "expected_cost", "cost", "reason"} <= set(rows[0])
+    bought = [r for r in rows if r["bought"] == "True"]
+    after = Ledger.load(ledger_path)
+    assert [r["frame"] for r in bought] == after.rounds[1].frames
+    assert sum(int(r["cost"]) for r in bought) == sum(after.rounds[1].frame_costs()) <= 4
+
+    capsys.readouterr()
+    assert ssal("ledger", "show", ledger_path, "--round", 0) == 0
+    shown = capsys.readouterr().out
+    assert "round 0 (initial, random, seed 3" in shown and "round 1" not in shown
+
+
+def test_human_in_the_loop_ranking_then_import(run_dir, kitti_sample, capsys):
+    config, ledger_path = run_dir / "run.yaml", run_dir / "ledger.json"
+    assert ssal("ledger", "init", "--config", config, "--budget", 2, "--unit", "frames", "--no-oracle",
+                "--out", ledger_path) == 0
+    ledger = Ledger.load(ledger_path)
+    assert ledger.denominator is None and ledger.pending.frames and ledger.spent()["frames"] == 0
+
+    labels = run_dir / "labels"
+    labels.mkdir()
+    first = ledger.pending.frames[0]
+    shutil.copy(kitti_sample / "training" / "label_2" / f"{first}.txt", labels)
+    assert ssal("import-labels", "--ledger", ledger_path, "--labels", labels) == 1
+    assert f"1 of the 2 frames of round 0 have no label file" in capsys.readouterr().err
+    assert Ledger.load(ledger_path).pending is not None  # nothing recorded
+
+    for frame_id in ledger.pending.frames:
+        shutil.copy(kitti_sample / "training" / "label_2" / f"{frame_id}.txt", labels)
+    assert ssal("import-labels", "--ledger", ledger_path, "--labels", labels) == 0
+    assert Ledger.load(ledger_path).spent()["frames"] == 2
+
+    outputs = saved_outputs(run_dir / "outputs")
+    assert ssal("query", "--config", config, "--ledger", ledger_path, "--outputs", outputs, "--strategy", "cal",
+                "--budget", 1, "--unit", "frames", "--out", run_dir / "q", "--no-oracle") == 0
+    ranking = json.loads((run_dir / "q" / "query_round_1.json").read_text())
+    assert ranking["status"] == "pending" and len(ranking["frames"]) == 3
+    assert all("expected_cost" in row and row["reason"] for row in ranking["frames"])
+    pending = Ledger.load(ledger_path).pending
+    assert pending.frames == [ranking["frames"][0]["frame"]]
+    assert ssal("query", "--config", config, "--ledger", ledger_path, "--outputs", outputs, "--strategy", "random",
+                "--budget", 1, "--unit", "frames", "--out", run_dir / "q2", "--no-oracle") == 1
+    assert "waiting for labels" in capsys.readouterr().err
+
+
+def test_bad_inputs_are_one_line_errors(run_dir, capsys):
+    config, ledger_path = run_dir / "run.yaml", run_dir / "ledger.json"
+    assert ssal("ledger", "init", "--config", config, "--budget", 10, "--out", ledger_path) == 0
+    outputs = saved_outputs(run_dir / "outputs")
+    query = ["query", "--config", config, "--ledger", ledger_path, "--outputs", outputs, "--out", run_dir / "q"]
+
+    def error(*args) -> str:
+        capsys.readouterr()
+        assert ssal(*args) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1
+        return err
+
+    assert "known: random, entropy, mc_dropout, coreset, badge, crb, cal" in error(*query, "--strategy", "bald")
+    assert "budget must be positive" in error(*query, "--strategy", "random", "--budget", 0)
+    other_pool = saved_outputs(run_dir / "partner", TRAIN[:2])
+    assert "have no predictions here" in error(*query, "--strategy", "cal", "--partner-outputs", other_pool)
+    assert "for classes ['Car', 'Pedestrian', 'Cyclist'], the config has ['Car']" in error(
+        *query, "--strategy", "random", "--set", "data.classes=[Car]")
+    assert "a ledger already exists" in error("ledger", "init", "--config", config, "--budget", 10,
+                                              "--out", ledger_path)
