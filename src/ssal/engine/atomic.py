@@ -79,7 +79,8 @@ def atomic_pickle_dump(path: str | os.PathLike, obj: Any) -> None:
 
 def atomic_torch_save(path: str | os.PathLike, obj: Any) -> None:
     """``torch.save`` through a temporary file. Serialise once with ``torch_bytes`` to write several copies."""
-    atomic_write_bytes(path, torch_bytes(obj))
+    with atomic_open(path, "wb") as handle:
+        torch.save(obj, handle)
 
 
 def torch_bytes(obj: Any) -> bytes:
