@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ssal.data.synthetic.road import Road
+from ssal.data.synthetic.road import Road, as_floats
 
 _KERB_RAMP = 0.1  # metres over which the kerb rises (a smooth step keeps the ray intersection stable)
 _MARKING_HALF_WIDTH = 0.07
@@ -47,13 +47,13 @@ class Ground:
         height = height + self.kerb_height * ramp * ramp * (3.0 - 2.0 * ramp)
         height = height + self.vertical_curve * s * s
         if self.waves is not None:
-            for amplitude, kx, ky, phase in self.waves:
+            for amplitude, kx, ky, phase in np.asarray(self.waves).tolist():
                 height = height + amplitude * np.sin(kx * x + ky * y + phase)
         return height
 
     def height(self, x, y) -> np.ndarray:
-        """Ground height at world ``x, y`` (z = 0 under the ego vehicle)."""
-        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        """Ground height at world ``x, y`` (z = 0 under the ego vehicle); float32 in, float32 out."""
+        x, y = as_floats(x), as_floats(y)
         return self._raw_height(x, y) - self._base
 
     def reflectance(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -76,17 +76,18 @@ class Ground:
         ``max_range`` (rays that rise, or grazing rays whose intersection does not settle)."""
         t = np.full(len(directions), np.inf)
         active = np.flatnonzero(directions[:, 2] < -1e-3)
-        d = directions[active]
+        d = directions[active].astype(np.float32)  # float32: millimetres at 80 m, and much faster sines
+        ox, oy, oz = (float(v) for v in origin)
 
         def gap(distance, rows):  # ray height above the ground at ``distance``
-            x = origin[0] + distance * d[rows, 0]
-            y = origin[1] + distance * d[rows, 1]
-            return origin[2] + distance * d[rows, 2] - self.height(x, y)
+            x = ox + distance * d[rows, 0]
+            y = oy + distance * d[rows, 1]
+            return oz + distance * d[rows, 2] - self.height(x, y)
 
         # From the flat-ground solution, one fixed-point step, then secant steps on the rays not yet settled;
         # the surface is smooth, so most rays settle at once.
         rows = np.arange(len(active))
-        t_prev = origin[2] / -d[:, 2]
+        t_prev = oz / -d[:, 2]
         f_prev = gap(t_prev, rows)
         t_now = t_prev + f_prev / -d[:, 2]
         for _ in range(4):
@@ -102,7 +103,7 @@ class Ground:
             step = np.where(np.abs(slope) > 1e-6, f_now / np.where(slope == 0, 1.0, slope), 0.0)
             t_prev, f_prev, t_now = t_now, f_now, np.clip(t_now - step, 0.0, 2.0 * max_range)
         if len(rows):  # the few left (kerbs, grazing rays): bisection between above and below the ground
-            t[active[rows]] = self._bisect(gap, rows, origin[2], d[rows, 2])
+            t[active[rows]] = self._bisect(gap, rows, oz, d[rows, 2])
         t[(t <= 0) | (t > max_range)] = np.inf
         return t
 
@@ -111,7 +112,7 @@ class Ground:
         flat = height / -dz
         low, high = 0.5 * flat, (height + 1.5) / -dz  # above the ground there, below it here (for |ground| < 0.8 m)
         bracketed = (gap(low, rows) > 0) & (gap(high, rows) < 0)
-        for _ in range(16):
+        for _ in range(14):
             middle = 0.5 * (low + high)
             above = gap(middle, rows) > 0
             low, high = np.where(above, middle, low), np.where(above, high, middle)

@@ -94,7 +94,7 @@ def cast(origin: np.ndarray, rotation: np.ndarray, directions: np.ndarray, eleva
 
     corners = transform(solids.corners() - origin, rotation.T)  # world -> sensor frame
     ray, solid = candidate_pairs(*angle_blocks(corners, elevations, columns, max_range), columns)
-    t, cosine = intersect(solids, solid, origin, np.ascontiguousarray(world_directions.T)[:, ray])
+    t, cosine = intersect(solids, solid, origin, world_directions.T.astype(np.float32)[:, ray])
     hit = t <= max_range
     ray, solid, t, cosine = ray[hit], solid[hit], t[hit], cosine[hit]
 

@@ -11,6 +11,7 @@ parking strip of ``parking_width`` (may be 0), the kerb, a sidewalk of ``sidewal
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +40,7 @@ class Road:
 
     def to_world(self, s, l) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """World ``x, y`` and road direction (rad) at road coordinates ``s, l`` (arrays of one shape)."""
-        s, l = np.asarray(s, dtype=np.float64), np.asarray(l, dtype=np.float64)
+        s, l = as_floats(s), as_floats(l)
         k = self.curvature
         if abs(k) < 1e-9:
             px, py, angle = s, l, np.zeros_like(s)
@@ -48,19 +49,25 @@ class Road:
             px = np.sin(angle) / k - l * np.sin(angle)
             py = (1.0 - np.cos(angle)) / k + l * np.cos(angle)
         py = py - self.ego_l
-        c, si = np.cos(self.heading), np.sin(self.heading)
+        c, si = math.cos(self.heading), math.sin(self.heading)
         return c * px - si * py, si * px + c * py, angle + self.heading
 
     def to_road(self, x, y) -> tuple[np.ndarray, np.ndarray]:
-        """Road coordinates ``s, l`` of world points ``x, y``."""
-        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-        c, si = np.cos(self.heading), np.sin(self.heading)
+        """Road coordinates ``s, l`` of world points ``x, y`` (float32 in, float32 out; else float64)."""
+        x, y = as_floats(x), as_floats(y)
+        c, si = math.cos(self.heading), math.sin(self.heading)
         qx, qy = c * x + si * y, -si * x + c * y + self.ego_l
         k = self.curvature
         if abs(k) < 1e-9:
             return qx, qy
-        sign = np.sign(k)
+        sign = math.copysign(1.0, k)
         vx, vy = qx, qy - 1.0 / k
         l = 1.0 / k - sign * np.hypot(vx, vy)
         s = np.arctan2(sign * vx, -sign * vy) / k
         return s, l
+
+
+def as_floats(values) -> np.ndarray:
+    """float32 arrays stay float32 (the ray caster's precision), anything else becomes float64."""
+    values = np.asarray(values)
+    return values if values.dtype == np.float32 else values.astype(np.float64)

@@ -107,14 +107,14 @@ def intersect(solids: Solids, index: np.ndarray, origin: np.ndarray, directions:
     if np.any(np.diff(index) < 0):
         raise ValueError("intersect needs the pairs sorted by solid")
     # Into each solid's frame: d' = R^T d, o' = R^T (o - c); elementwise, as BLAS threads cost more than they
-    # save on 3x3 products.
-    rotation = solids.rotation.reshape(-1, 9).T[:, index]  # (9, P): row 3 i + j holds R[i, j]
+    # save on 3x3 products. float32 (millimetres at 80 m) halves the memory traffic.
+    directions = directions.astype(np.float32, copy=False)
+    rotation = solids.rotation.reshape(-1, 9).T.astype(np.float32)[:, index]  # (9, P): row 3 i + j is R[i, j]
     d_local = np.stack([rotation[j] * directions[0] + rotation[3 + j] * directions[1] + rotation[6 + j] * directions[2]
                         for j in range(3)])
-    offset = origin[None, :] - solids.centre
-    o_solid = np.einsum("sji,sj->is", solids.rotation, offset)
+    o_solid = np.einsum("sji,sj->is", solids.rotation, origin[None, :] - solids.centre).astype(np.float32)
     o_local = o_solid[:, index]
-    half = solids.half.T[:, index]
+    half = solids.half.T.astype(np.float32)[:, index]
     kind_bounds = np.searchsorted(solids.kind[index], [BOX, CYLINDER, ELLIPSOID, ELLIPSOID + 1])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for code, function in ((BOX, _box), (CYLINDER, _cylinder), (ELLIPSOID, _ellipsoid)):
