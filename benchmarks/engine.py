@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ssal.engine import DistContext, TrainConfig, Trainer, build_optimizer, default_hooks, item_rng
-from ssal.engine.atomic import atomic_torch_save
+from ssal.atomic import atomic_torch_save
 from ssal.engine.optim import OneCycle
 
 

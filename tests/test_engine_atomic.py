@@ -10,7 +10,7 @@ import stat
 import pytest
 import torch
 
-from ssal.engine.atomic import atomic_open, atomic_pickle_dump, atomic_torch_save, atomic_write_json
+from ssal.atomic import atomic_open, atomic_pickle_dump, atomic_torch_save, atomic_write_json
 
 
 def test_writes_create_folders_and_replace_the_file(tmp_path):

@@ -1,32 +1,108 @@
-"""Atomic file writes: a reader never sees a half-written manifest, ledger, info file or checkpoint, and a run
-killed mid-write keeps the previous version. Write to a temporary file in the same folder, fsync, rename."""
+"""Atomic file writes: a reader (or a resumed run) sees either the old file or the complete new one, never half.
+
+The new content goes to a temporary file in the destination's folder (so the final ``os.replace`` is a rename on
+one file system), is flushed and fsync'ed, then renamed over the destination; the folder is fsync'ed too so the
+rename itself survives a power cut. If anything fails, the temporary file is removed and the destination is left
+as it was. Checkpoints, manifests, ledgers, JSON and pickles everywhere in the project are written through here.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
+from typing import IO, Any, Iterator
+
+import torch
+
+__all__ = [
+    "atomic_open",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_json",
+    "atomic_pickle_dump",
+    "atomic_torch_save",
+    "torch_bytes",
+]
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
+    """Open a temporary file beside ``path`` for writing; on a clean exit it replaces ``path`` atomically.
+
+    ``mode`` is ``"wb"`` or ``"w"`` (text, UTF-8 unless ``encoding`` says otherwise). Parent folders are created.
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_open writes whole files; mode must be 'wb' or 'w', got {mode!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        # mkstemp makes the file private (0600); give it the mode an ordinary open() would have.
+        os.chmod(tmp_name, 0o666 & ~_umask())
+        text_encoding = (encoding or "utf-8") if mode == "w" else None
+        with open(fd, mode, encoding=text_encoding) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_dir(path.parent)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    with atomic_open(path, "w") as handle:
+        handle.write(text)
 
 
-def atomic_write_json(path: str | os.PathLike, value) -> None:
-    atomic_write_text(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
+def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+    """Write ``obj`` as JSON (keys in insertion order, a trailing newline)."""
+    atomic_write_text(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def atomic_pickle_dump(path: str | os.PathLike, obj: Any) -> None:
+    with atomic_open(path, "wb") as handle:
+        pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def atomic_torch_save(path: str | os.PathLike, obj: Any) -> None:
+    """``torch.save`` through a temporary file. Serialise once with ``torch_bytes`` to write several copies."""
+    with atomic_open(path, "wb") as handle:
+        torch.save(obj, handle)
+
+
+def torch_bytes(obj: Any) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def _umask() -> int:
+    # Reading the umask through os.umask() would briefly change it for every thread; Linux exposes it read-only.
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Not every platform lets a folder be opened (Windows); the rename is still atomic there.
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

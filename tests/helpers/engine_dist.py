@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from helpers.engine_toys import TOY_MODEL_CONFIG, ToyDataset, ToyModel, toy_collate  # noqa: E402
 from ssal.engine import Hook, TrainConfig, Trainer, default_hooks, distributed_session, predict  # noqa: E402
-from ssal.engine.atomic import atomic_write_json  # noqa: E402
+from ssal.atomic import atomic_write_json  # noqa: E402
 from ssal.engine.seeding import seed_everything  # noqa: E402
 from ssal.errors import SsalError  # noqa: E402
 

@@ -22,7 +22,7 @@ def register(subparsers) -> None:
 
 
 def run_kitti(args: argparse.Namespace) -> int:
-    from ssal.engine.atomic import atomic_write_json
+    from ssal.atomic import atomic_write_json
     from ssal.eval import evaluate_kitti, format_kitti_table
     from ssal.eval.kitti import check_kitti_classes
     from ssal.eval.kitti_files import load_eval_frames

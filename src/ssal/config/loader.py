@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import enum
 import hashlib
 import json
 import os
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -43,12 +45,13 @@ def config_to_dict(config) -> dict:
 
 
 def config_to_yaml(config) -> str:
-    return yaml.safe_dump(_plain(config_to_dict(config)), sort_keys=False)
+    return yaml.safe_dump(_plain(config), sort_keys=False)
 
 
-def config_fingerprint(config) -> str:
-    """A short stable hash of a config (or of any dataclass section of it)."""
-    canonical = json.dumps(_plain(config_to_dict(config)), sort_keys=True, separators=(",", ":"))
+def config_fingerprint(config: Any) -> str:
+    """A short, stable hash of a configuration (dataclass, mapping, or nested plain values): key order does not
+    matter, tuples and lists hash alike. Checkpoints carry the model section's, manifests the whole config's."""
+    canonical = json.dumps(_plain(config), sort_keys=True, separators=(",", ":"), allow_nan=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -255,10 +258,19 @@ def _describe(value: Any) -> str:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+    """Plain JSON-like values (dataclasses and mappings as dicts, tuples as lists, enums by value)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_plain(item) for item in value]
     if isinstance(value, Path):
         return str(value)
-    return value
+    if isinstance(value, enum.Enum):
+        return _plain(value.value)
+    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"cannot fingerprint a value of type {type(value).__name__}: {value!r}")

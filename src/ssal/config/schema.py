@@ -4,10 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ssal.data.augment import AugmentConfig
 from ssal.data.config import DataConfig
+from ssal.engine.config import TrainConfig
+from ssal.errors import SsalError
+from ssal.models.config import ModelConfig
 
 
 @dataclass
 class Config:
-    seed: int = 0  # every random choice of a run derives from it
     data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> None:
+        if list(self.model.class_names) != list(self.data.classes):
+            raise SsalError(f"{self.model.class_names} must equal data.classes {self.data.classes} "
+                            "(same classes, same order: class id = position + 1)",
+                            "model.class_names")
+        for name in self.augment.sample_groups:
+            if name not in self.data.classes:
+                raise SsalError(f"class {name!r} is not in data.classes {self.data.classes}",
+                                f"augment.sample_groups.{name}")

@@ -14,7 +14,7 @@ Typical use (the ``ssal train`` command does this)::
         trainer.train(resume=True)                        # continues from run_dir/ckpt/latest.pth if present
 """
 
-from ssal.engine.atomic import atomic_open, atomic_pickle_dump, atomic_torch_save, atomic_write_json, atomic_write_text
+from ssal.atomic import atomic_open, atomic_pickle_dump, atomic_torch_save, atomic_write_json, atomic_write_text
 from ssal.engine.checkpoint import ModelIdentity, config_fingerprint, load_checkpoint, load_weights, read_checkpoint
 from ssal.engine.config import TrainConfig
 from ssal.engine.device import to_device

@@ -20,10 +20,6 @@ Files are read with ``torch.load(weights_only=True)``, so opening a checkpoint n
 
 from __future__ import annotations
 
-import dataclasses
-import enum
-import hashlib
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +30,8 @@ import torch
 from torch import nn
 
 from ssal import __version__
-from ssal.engine.atomic import atomic_write_bytes, torch_bytes
+from ssal.atomic import atomic_write_bytes, torch_bytes
+from ssal.config.loader import config_fingerprint
 from ssal.engine.config import RESUME_FREE_KEYS
 from ssal.errors import SsalError
 
@@ -71,16 +68,6 @@ class ModelIdentity:
 
     def describe(self) -> str:
         return f"model {self.name!r} with config fingerprint {self.fingerprint}"
-
-
-def config_fingerprint(config: Any) -> str:
-    """A short, stable hash of a configuration (dataclass, mapping, or nested plain values).
-
-    Key order does not matter; tuples and lists hash alike; values must be JSON-like (numbers, strings, bools,
-    None, paths, enums, dataclasses, mappings, sequences).
-    """
-    canonical = json.dumps(_plain(config), sort_keys=True, separators=(",", ":"), allow_nan=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def checkpoint_dir(run_dir: str | Path) -> Path:
@@ -212,21 +199,3 @@ def _check_state_fits(model: nn.Module, state: Mapping[str, torch.Tensor], path:
             problems.append(f"{label}: {shown}")
     if problems:
         raise SsalError(f"weights do not fit the model ({'; '.join(problems)})", path)
-
-
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, enum.Enum):
-        return _plain(value.value)
-    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
-        return value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise TypeError(f"cannot fingerprint a value of type {type(value).__name__}: {value!r}")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ssal.engine.atomic import atomic_write_text
+from ssal.atomic import atomic_write_text
 from ssal.engine.hooks import Hook
 
 if TYPE_CHECKING:
