@@ -16,9 +16,13 @@ from ssal.errors import SsalError, SsalWarning
 # Order = order in `ssal --help`.
 COMMAND_MODULES = (
     "ssal.commands.data",
-    "ssal.commands.eval",
     "ssal.commands.synth",
-    "ssal.commands.ledger", "ssal.commands.query", "ssal.commands.import_labels",
+    "ssal.commands.train",
+    "ssal.commands.predict",
+    "ssal.commands.eval",
+    "ssal.commands.ledger",
+    "ssal.commands.query",
+    "ssal.commands.import_labels",
 )
 
 

@@ -17,9 +17,12 @@ class DataConfig:
     val_split: str = "val"  # evaluation split
     info_files: dict[str, str] = field(default_factory=dict)  # split -> info pickle, overriding the default places
     fov_crop: bool = True  # KITTI: keep only points in the camera image, as the labels cover only that
+    train_repeat: int = 1  # passes over the labelled frames per epoch (OpenPCDet's REPEAT, for small labelled sets)
 
     def validate(self) -> None:
         if not self.classes:
             raise SsalError("at least one class is needed", "classes")
+        if self.train_repeat < 1:
+            raise SsalError(f"expected an integer >= 1, got {self.train_repeat}", "train_repeat")
         if len(set(self.classes)) != len(self.classes):
             raise SsalError(f"classes repeat: {self.classes}", "classes")

@@ -22,10 +22,12 @@ class DetectionDataset(torch.utils.data.Dataset):
 
     An item is ``{"frame_id", "points" (N, F) float32, "gt_boxes" (M, 8) float32}``: boxes of ``classes`` only,
     with the 1-based class id in the last column; points and boxes cropped to ``point_cloud_range``
-    (x0, y0, z0, x1, y1, z1; a box stays when its centre is inside in x and y)."""
+    (x0, y0, z0, x1, y1, z1; a box stays when its centre is inside in x and y). ``repeat`` passes over the
+    frames make one epoch (each pass draws its own augmentation)."""
 
     def __init__(self, reader, infos: Sequence[FrameInfo], classes: Sequence[str], point_cloud_range: Sequence[float],
-                 augment: AugmentConfig | None = None, database: ObjectDatabase | None = None, seed: int = 0):
+                 augment: AugmentConfig | None = None, database: ObjectDatabase | None = None, seed: int = 0,
+                 repeat: int = 1):
         self.reader = reader
         self.infos = list(infos)
         self.classes = list(classes)
@@ -33,19 +35,20 @@ class DetectionDataset(torch.utils.data.Dataset):
         self.augment = augment
         self.database = database
         self.seed = seed
+        self.repeat = repeat
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.infos)
+        return len(self.infos) * self.repeat
 
     def rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence([self.seed, self.epoch, index]))
 
     def __getitem__(self, index: int) -> dict:
-        info = self.infos[index]
+        info = self.infos[index % len(self.infos)]
         points = self.reader.load_points(info)
         boxes, names = _annotations(info)
         if self.augment is not None:

@@ -1,0 +1,41 @@
+"""``ssal train``: supervised training of the configured detector."""
+
+from __future__ import annotations
+
+import argparse
+
+from ssal.commands.common import add_config_arguments, config_from_args
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("train", help="train the configured detector (single process or under torchrun)")
+    add_config_arguments(parser)
+    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (checkpoints, metrics, config)")
+    parser.add_argument("--epochs", type=int, help="override train.epochs")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/ckpt/latest.pth")
+    parser.add_argument("--ledger", metavar="LEDGER.json",
+                        help="train on the labelled frames of this ledger (copy-paste bank from them only)")
+    parser.add_argument("--init-from", metavar="CKPT", help="start from these weights instead of from scratch")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ssal.engine import distributed_session
+    from ssal.pipeline.supervised import train_detector
+
+    if args.epochs is not None:
+        args.overrides.append(f"train.epochs={args.epochs}")
+    config = config_from_args(args)
+    frame_ids = _labelled_frames(args.ledger, config) if args.ledger else None
+    with distributed_session() as dist:
+        checkpoint = train_detector(config, args.out, frame_ids, resume=args.resume, init_from=args.init_from,
+                                    dist=dist)
+        if dist.is_main:
+            print(f"trained {config.model.name}: {checkpoint}")
+    return 0
+
+
+def _labelled_frames(path: str, config) -> list[str]:
+    from ssal.active.ledger import Ledger
+
+    return list(Ledger.load(path).labelled_ids)

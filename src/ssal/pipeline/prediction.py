@@ -1,0 +1,74 @@
+"""Run a trained detector over a split, save what it found, and score it (``ssal predict`` / ``ssal evaluate``).
+
+Outputs in ``OUT``: ``results/<frame>.txt`` in KITTI result format (the official devkit reads them as they are),
+``predictions.pkl`` (per frame: boxes, scores, labels, class probabilities, 256-d RoI features), and after an
+evaluation ``metrics.json`` (the evaluator's JSON).
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ssal.atomic import atomic_write_bytes, atomic_write_json
+from ssal.config import Config
+from ssal.data.frame import FrameInfo
+from ssal.data.kitti_results import detections_to_kitti, ground_truth_labels, write_kitti_results
+from ssal.data.loader import DetectionDataset, collate
+from ssal.engine import load_weights, predict
+from ssal.engine.distributed import DistContext
+from ssal.errors import SsalError
+from ssal.eval import evaluate_kitti
+from ssal.models import build_detector
+
+PREDICTION_KEYS = ("boxes", "scores", "labels", "cls_probs", "roi_features")
+
+
+def load_detector(config: Config, checkpoint: str | Path, device: torch.device | str = "cpu"):
+    """The configured detector with the weights of ``checkpoint``, in eval mode on ``device``."""
+    model = build_detector(config.model, seed=config.train.seed)
+    load_weights(model, checkpoint, config.model.name)
+    return model.to(device).eval()
+
+
+def predict_frames(config: Config, model, reader, infos: Sequence[FrameInfo], dist: DistContext | None = None,
+                   batch_size: int = 4, description: str = "predict") -> list[dict[str, np.ndarray]]:
+    """Post-processed detections of every frame of ``infos``, as numpy arrays, in the order of ``infos``."""
+    dataset = DetectionDataset(reader, infos, config.data.classes, config.model.point_cloud_range)
+    outputs = predict(model, dataset, collate_fn=collate, batch_size=batch_size, workers=config.train.workers,
+                      dist=dist, description=description)
+    return [{key: out[key].detach().cpu().numpy() for key in PREDICTION_KEYS if key in out} for out in outputs]
+
+
+def save_predictions(out_dir: str | Path, config: Config, infos: Sequence[FrameInfo],
+                     predictions: Sequence[dict[str, np.ndarray]]) -> None:
+    out_dir = Path(out_dir)
+    if config.data.format == "kitti":
+        for info, pred in zip(infos, predictions):
+            detections = detections_to_kitti(pred["boxes"], pred["scores"], pred["labels"], config.data.classes, info)
+            write_kitti_results(out_dir / "results", info.frame_id, detections)
+    payload = {"class_names": list(config.data.classes), "frame_ids": [info.frame_id for info in infos],
+               "frames": list(predictions)}
+    atomic_write_bytes(out_dir / "predictions.pkl", pickle.dumps(payload, protocol=4))
+
+
+def evaluate_frames(config: Config, infos: Sequence[FrameInfo], predictions: Sequence[dict[str, np.ndarray]]) -> dict:
+    """The evaluator's result for ``predictions`` against the ground truth in ``infos``."""
+    if any(info.annos is None for info in infos):
+        raise SsalError("the split has frames without labels; nothing to evaluate against", "evaluate")
+    if config.data.format != "kitti":
+        raise SsalError(f"evaluation of {config.data.format!r} data is not available yet", "data.format")
+    ground_truth = [ground_truth_labels(info) for info in infos]
+    detections = [detections_to_kitti(p["boxes"], p["scores"], p["labels"], config.data.classes, info)
+                  for info, p in zip(infos, predictions)]
+    return evaluate_kitti(ground_truth, detections, classes=tuple(config.data.classes))
+
+
+def save_metrics(out_dir: str | Path, metrics: dict) -> Path:
+    path = Path(out_dir) / "metrics.json"
+    atomic_write_json(path, metrics)
+    return path

@@ -1,0 +1,72 @@
+"""Supervised training of a detector on a set of labelled frames (``ssal train``; the pretrain and final stages).
+
+Copy-paste augmentation draws only from the objects of the frames being trained on, never from the whole split.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+from ssal.atomic import atomic_write_text
+from ssal.config import Config, config_to_yaml
+from ssal.data.database import build_object_database
+from ssal.data.datasets import dataset_from_config
+from ssal.data.frame import FrameInfo
+from ssal.data.loader import DetectionDataset, collate
+from ssal.engine import Trainer, load_weights
+from ssal.engine.checkpoint import latest_checkpoint_path
+from ssal.engine.distributed import DistContext
+from ssal.errors import SsalError
+from ssal.models import build_detector
+
+_log = logging.getLogger(__name__)
+
+
+def select_frames(infos: Sequence[FrameInfo], frame_ids: Sequence[str] | None, where: str = "labelled set") -> list[FrameInfo]:
+    """The infos of ``frame_ids`` (all of ``infos`` when None), in the order of ``frame_ids``."""
+    if frame_ids is None:
+        return list(infos)
+    by_id = {info.frame_id: info for info in infos}
+    missing = [frame_id for frame_id in frame_ids if frame_id not in by_id]
+    if missing:
+        raise SsalError(f"{len(missing)} frame(s) are not in the training split, e.g. {missing[:3]}", where)
+    return [by_id[frame_id] for frame_id in frame_ids]
+
+
+def build_training_set(config: Config, reader, labelled: Sequence[FrameInfo]) -> DetectionDataset:
+    """The augmented training samples of ``labelled``, with an object bank built from those frames only."""
+    classes = config.data.classes
+    database = None
+    if config.augment.copy_paste:
+        frames = (reader.load_frame(info) for info in labelled)
+        database = build_object_database(frames, classes).filtered(config.augment.min_points)
+    return DetectionDataset(reader, labelled, classes, config.model.point_cloud_range, augment=config.augment,
+                            database=database, seed=config.train.seed, repeat=config.data.train_repeat)
+
+
+def train_detector(config: Config, run_dir: str | Path, frame_ids: Sequence[str] | None = None, *,
+                   resume: bool = False, init_from: str | Path | None = None,
+                   dist: DistContext | None = None) -> Path:
+    """Train ``config.model`` on the training split (or on ``frame_ids`` of it); returns the final checkpoint.
+
+    ``init_from``: start from another run's weights (a later stage from an earlier one) instead of from scratch.
+    ``resume``: continue from ``run_dir/ckpt/latest.pth`` if it exists.
+    """
+    run_dir = Path(run_dir)
+    dist = dist or DistContext.single()
+    reader = dataset_from_config(config.data)
+    labelled = select_frames(reader.infos(config.data.train_split), frame_ids)
+    if not labelled:
+        raise SsalError("no labelled frames to train on", "labelled set")
+    if dist.is_main:
+        atomic_write_text(run_dir / "config.yaml", config_to_yaml(config))
+    dataset = build_training_set(config, reader, labelled)
+    model = build_detector(config.model, seed=config.train.seed)
+    if init_from is not None:
+        load_weights(model, init_from, config.model.name)
+    trainer = Trainer(model, dataset, config.train, run_dir, model_name=config.model.name,
+                      model_config=config.model, collate_fn=collate, dist=dist)
+    trainer.train(resume=resume)
+    return latest_checkpoint_path(run_dir)
