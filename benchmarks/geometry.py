@@ -1,7 +1,7 @@
 """Speed of the rotated-box geometry against straightforward references, measured in the same run.
 
 Run: ``python benchmarks/geometry.py [--repeats N] [--device cuda]``. Prints one table: median wall time of ours
-and of the reference, the speed-up, and whether the two agree. 2 torch threads. With ``--device cuda`` ours runs
+and of the reference, the speed-up, and whether the two agree. 2 torch threads unless ``--threads`` says otherwise. With ``--device cuda`` ours runs
 on the GPU (synchronised before each clock read) while the references stay on the CPU. The "foreign cores" column is the average
 number of CPU cores used by *other* processes while a row was measured (from /proc/stat); rows measured above
 ~0.2 are noisy on a shared machine, so run again when it is quiet.
@@ -145,8 +145,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7, help="timed calls of ours per row (median)")
     parser.add_argument("--reference-repeats", type=int, default=3, help="timed calls of each reference")
     parser.add_argument("--device", default="cpu", help="where ours runs (cpu, cuda); references use the CPU")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (on a busy machine, 1 stalls "
+                        "far less than 2 on these many small operations)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     rng = np.random.default_rng(0)
 
