@@ -90,7 +90,7 @@ def test_assignment_thresholds_are_per_class_and_every_gt_claims_its_best_anchor
     classes = torch.tensor([CAR, CAR, CAR, PED, PED, PED, CAR, CAR])
     gt = torch.tensor([[_car(0, 0) + [CAR], [20.5, 0.2, -0.1, 0.8, 0.6, 1.73, 0, PED],
                         _car(10, 10, -1.6) + [CAR], [0.0] * 8]])  # last row: padding
-    targets = TargetAssigner(TINY, classes).assign(anchors, gt)
+    targets = TargetAssigner(TINY, anchors, classes).assign(gt)
     assert targets.labels[0].tolist() == [CAR, -1, 0, 0, PED, 0, CAR, 0]
     positive = targets.labels[0] > 0
     decoded = decode_boxes(targets.box_targets[0, positive], anchors[positive])
@@ -101,13 +101,13 @@ def test_rotated_matching_agrees_on_a_clear_case():
     cfg = load_model_config(CONFIGS / "tiny.yaml", ["model.anchor_head.matching_iou=rotated"])
     anchors = torch.tensor([_car(0, 0, 0.3), _car(0, 0, 1.87), _car(5, 0, 0.3)])
     gt = torch.tensor([[_car(0, 0, 0.3) + [CAR]]])
-    labels = TargetAssigner(cfg, torch.tensor([CAR, CAR, CAR])).assign(anchors, gt).labels
+    labels = TargetAssigner(cfg, anchors, torch.tensor([CAR, CAR, CAR])).assign(gt).labels
     assert labels[0].tolist() == [CAR, 0, 0]
 
 
 def test_frames_without_boxes_give_all_negative_anchors():
     anchors = torch.tensor([_car(0, 0), _car(5, 5)])
-    targets = TargetAssigner(TINY, torch.tensor([CAR, CAR])).assign(anchors, torch.zeros(2, 0, 8))
+    targets = TargetAssigner(TINY, anchors, torch.tensor([CAR, CAR])).assign(torch.zeros(2, 0, 8))
     assert targets.labels.tolist() == [[0, 0], [0, 0]]
     assert targets.box_targets.abs().sum() == 0
 
@@ -133,3 +133,16 @@ def test_rpn_loss_is_finite_without_boxes_and_learns_from_boxes():
     assert losses["loss_rpn_box"] > 0 and losses["loss_rpn_dir"] > 0
     sum(losses.values()).backward()
     assert features.grad.abs().sum() > 0
+
+
+def test_block_wise_assignment_on_dense_grids_matches_the_one_block_result(monkeypatch):
+    from ssal.models import target_assigner
+
+    anchors, classes = generate_anchors(TINY, (64, 64))
+    gt = torch.tensor([[_car(10, 3, 0.4) + [CAR], _car(20, -5, 2.0) + [CAR],
+                        [15, -4, -0.1, 0.8, 0.6, 1.73, 2.0, PED], [30, 9, -0.1, 1.76, 0.6, 1.73, 0.0, CYC]]])
+    whole = TargetAssigner(TINY, anchors, classes).assign(gt)
+    monkeypatch.setattr(target_assigner, "_BLOCK_PAIRS", 1000)
+    blocks = TargetAssigner(TINY, anchors, classes).assign(gt)
+    assert torch.equal(whole.labels, blocks.labels) and torch.equal(whole.box_targets, blocks.box_targets)
+    assert set(whole.labels.unique().tolist()) == {-1, 0, CAR, PED, CYC}

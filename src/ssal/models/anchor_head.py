@@ -73,7 +73,7 @@ class AnchorHead(nn.Module):
 
     def assign_targets(self, gt_boxes: Tensor) -> AnchorTargets:
         """Targets for a padded batch of GT boxes (B, M, 8)."""
-        return TargetAssigner(self.cfg, self.anchor_classes).assign(self.anchors, gt_boxes)
+        return TargetAssigner(self.cfg, self.anchors, self.anchor_classes).assign(gt_boxes)
 
     def loss(self, out: RpnOutput, targets: AnchorTargets) -> dict[str, Tensor]:
         """``loss_rpn_cls``, ``loss_rpn_box``, ``loss_rpn_dir``: weighted sums per frame, averaged over frames."""

@@ -20,7 +20,7 @@ from ssal.geometry import boxes_iou_bev, limit_period
 from ssal.models.box_coder import encode_boxes
 from ssal.models.config import ModelConfig
 
-_CHUNK_ELEMENTS = 1 << 22  # anchors x GT pairs per IoU block; bounds memory on dense Waymo grids
+_BLOCK_PAIRS = 1 << 22  # anchors x GT pairs per IoU block; bounds memory on dense Waymo grids
 
 
 @dataclass
@@ -41,28 +41,30 @@ class AnchorTargets:
 class TargetAssigner:
     """Assign GT boxes to a fixed set of anchors (one per feature-map cell, class and rotation)."""
 
-    def __init__(self, cfg: ModelConfig, anchor_classes: Tensor):
-        """``anchor_classes`` (N,) long, the 1-based class of every anchor (see ``generate_anchors``)."""
+    def __init__(self, cfg: ModelConfig, anchors: Tensor, anchor_classes: Tensor):
+        """``anchors`` (N, 7) and ``anchor_classes`` (N,) long, the 1-based class of every anchor (see
+        ``generate_anchors``)."""
         by_class = {cfg.class_names.index(a.class_name) + 1: a for a in cfg.anchor_head.anchors}
-        table = torch.zeros(len(cfg.class_names) + 1, 2)
+        table = torch.zeros(len(cfg.class_names) + 1, 2, dtype=anchors.dtype, device=anchors.device)
         for class_id, entry in by_class.items():
-            table[class_id] = torch.tensor([entry.matched_threshold, entry.unmatched_threshold])
-        table = table.to(anchor_classes.device)
+            table[class_id, 0], table[class_id, 1] = entry.matched_threshold, entry.unmatched_threshold
+        self.anchors = anchors
         self.anchor_classes = anchor_classes
         self.matched = table[anchor_classes, 0]
         self.unmatched = table[anchor_classes, 1]
         self.rotated = cfg.anchor_head.matching_iou == "rotated"
+        self.rectangles = None if self.rotated else _nearest_axis_rectangles(anchors)
 
-    def assign(self, anchors: Tensor, gt_boxes: Tensor) -> AnchorTargets:
-        """Targets for ``anchors`` (N, 7) and a padded batch of ``gt_boxes`` (B, M, 8) ``[box, class_id]``
-        (rows with class_id 0 are padding)."""
-        per_frame = [self._assign_frame(anchors, frame) for frame in gt_boxes]
+    def assign(self, gt_boxes: Tensor) -> AnchorTargets:
+        """Targets for a padded batch of ``gt_boxes`` (B, M, 8) ``[box, class_id]`` (class_id 0 = padding)."""
+        per_frame = [self._assign_frame(frame) for frame in gt_boxes]
         labels, matched = (torch.stack(x) for x in zip(*per_frame))
-        targets = encode_boxes(matched, anchors[None].expand_as(matched))
+        targets = encode_boxes(matched, self.anchors[None].expand_as(matched))
         positive = (labels > 0)[..., None]
         return AnchorTargets(labels, torch.where(positive, targets, torch.zeros_like(targets)), matched)
 
-    def _assign_frame(self, anchors: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
+    def _assign_frame(self, gt: Tensor) -> tuple[Tensor, Tensor]:
+        anchors = self.anchors
         gt = gt[gt[:, 7] > 0]
         n = anchors.shape[0]
         labels = torch.zeros(n, dtype=torch.long, device=anchors.device)
@@ -70,17 +72,23 @@ class TargetAssigner:
         if gt.shape[0] == 0:
             return labels, matched
         gt_classes = gt[:, 7].long()
+        # One block in the usual case; dense grids with many boxes take two passes over anchor blocks instead.
+        blocks = list(self._iou_blocks(gt, gt_classes)) if n * gt.shape[0] <= _BLOCK_PAIRS else None
+
+        def iou_blocks():
+            return blocks if blocks is not None else self._iou_blocks(gt, gt_classes)
+
         best_iou = anchors.new_zeros(n)
         best_gt = torch.zeros(n, dtype=torch.long, device=anchors.device)
         gt_best = anchors.new_zeros(gt.shape[0])
-        for start, iou in self._iou_chunks(anchors, gt, gt_classes):
+        for start, iou in iou_blocks():
             value, index = iou.max(dim=1)
             best_iou[start:start + len(value)], best_gt[start:start + len(value)] = value, index
             gt_best = torch.maximum(gt_best, iou.max(dim=0).values)
         # Each GT's best anchors (ties included) are positive whatever their IoU, as long as they overlap it.
         forced = torch.zeros(n, dtype=torch.bool, device=anchors.device)
         claimable = gt_best > 0
-        for start, iou in self._iou_chunks(anchors, gt, gt_classes):
+        for start, iou in iou_blocks():
             hit = ((iou == gt_best[None]) & claimable[None]).any(dim=1)
             forced[start:start + len(hit)] = hit
         positive = (best_iou >= self.matched) | forced
@@ -89,18 +97,17 @@ class TargetAssigner:
         matched[positive] = gt[best_gt[positive], :7]
         return labels, matched
 
-    def _iou_chunks(self, anchors: Tensor, gt: Tensor, gt_classes: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
+    def _iou_blocks(self, gt: Tensor, gt_classes: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
         """Yield ``(start, iou)``: BEV IoU (n, G) of consecutive anchor blocks, zero across classes."""
-        step = max(1, _CHUNK_ELEMENTS // gt.shape[0])
+        step = max(1, _BLOCK_PAIRS // gt.shape[0])
         gt_rect = None if self.rotated else _nearest_axis_rectangles(gt)
-        for start in range(0, anchors.shape[0], step):
-            block = anchors[start:start + step]
+        for start in range(0, self.anchors.shape[0], step):
             if self.rotated:
-                iou = boxes_iou_bev(block, gt[:, :7])
+                iou = boxes_iou_bev(self.anchors[start:start + step], gt[:, :7])
             else:
-                iou = _axis_aligned_iou(_nearest_axis_rectangles(block), gt_rect)
+                iou = _axis_aligned_iou(self.rectangles[start:start + step], gt_rect)
             same_class = self.anchor_classes[start:start + step, None] == gt_classes[None]
-            yield start, torch.where(same_class, iou, torch.zeros_like(iou))
+            yield start, iou * same_class
 
 
 def _nearest_axis_rectangles(boxes: Tensor) -> Tensor:
