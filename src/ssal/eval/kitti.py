@@ -7,8 +7,10 @@
     print(format_kitti_table(result))
 
 The rules live in ``kitti_protocol`` (filters, states, thresholds), ``kitti_overlaps`` (the three overlap
-measures), ``kitti_matching`` (the greedy assignment) and ``kitti_ap`` (thresholds, precision, AP). Where this
-differs from the devkit, on purpose:
+measures), ``kitti_matching`` (the greedy assignment) and ``kitti_ap`` (thresholds, precision, AP). Checked
+against the compiled devkit (both overlap tables, every class, metric and difficulty) on the kitti_sample
+splits, on crowded random frames full of edge cases and on a 3,769-frame val-sized case: equal to 1e-10 AP.
+Where this differs from the devkit, on purpose:
 
 * a class without any detection scores 0 here; the devkit leaves it out of its output;
 * a precision of 0/0 (see ``kitti_ap.precision_curve``) is 0 here, NaN there;

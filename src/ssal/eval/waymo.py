@@ -30,6 +30,9 @@ What is matched, precisely:
   headings wrapped into [-pi, pi); APH weighs TPs by it in the precision (not in the recall);
 * AP from precision/recall at the cutoffs as ``waymo_ap`` describes (float32 arithmetic).
 
+Checked against the dataset's own metric op (``waymo-open-dataset-tf-2-12-0`` 1.6.7, same configuration) on
+random crowded frames and on a 3,769-frame case: AP equal, APH within 2e-7 (of 1).
+
 Approximations: no-label zones are not modelled (no prediction is excused for overlapping one); the Hungarian
 solver is SciPy's, which may pick a different matching among ones of equal total IoU (same TP count; heading
 accuracies could differ); sums over frames are not accumulated in float32 in Waymo's order (differences
