@@ -2,8 +2,9 @@
 
 Run: ``python benchmarks/geometry.py [--repeats N] [--device cuda] [--threads T]``. Prints one table: median
 wall time of ours and of the reference, the speed-up, and whether the two agree; 2 torch threads unless
-``--threads`` says otherwise. With ``--device cuda`` ours runs on the GPU (synchronised before each clock read) while the references stay on the CPU. The "foreign cores" column is the average
-number of CPU cores used by *other* processes while a row was measured (from /proc/stat); rows measured above
+``--threads`` says otherwise. With ``--device cuda`` ours runs on the GPU (synchronised before each clock read)
+while the references stay on the CPU. The "foreign cores" column is the average number of CPU cores used by
+*other* processes while a row was measured (from /proc/stat); rows measured above
 ~0.2 are noisy on a shared machine, so run again when it is quiet.
 
 References: shapely's vectorised polygon intersection for BEV IoU, shapely + numpy z-overlap for 3-D IoU, a
