@@ -120,9 +120,12 @@ def main() -> None:
         rows.append((name, float(np.median(times)), min(times), result))
 
     print(f"{args.frames} frames, {n_gt} ground truth boxes (Car/Pedestrian/Cyclist), {n_det} detections")
-    print(f"{'evaluation':<52}{'median s':>10}{'best s':>9}")
+    targets = {rows[0][0]: 20.0}
+    print(f"{'evaluation':<52}{'median s':>10}{'best s':>9}{'target s':>10}{'median/target':>15}")
     for name, median, best, _ in rows:
-        print(f"{name:<52}{median:>10.2f}{best:>9.2f}")
+        target = targets.get(name)
+        ratio = f"{median / target:>15.3f}" if target else f"{'-':>15}"
+        print(f"{name:<52}{median:>10.2f}{best:>9.2f}{target or '-':>10}{ratio}")
     kitti = rows[0][3]
     print(f"sanity: Car 3d R40 moderate = {kitti['Car']['3d']['R40'][1]:.2f}, "
           f"Waymo Vehicle L2 AP = {rows[1][3]['Vehicle']['LEVEL_2']['AP']:.2f}")
