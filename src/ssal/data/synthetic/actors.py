@@ -229,9 +229,11 @@ def building(length: float, depth: float, height: float, reflectance: float, fac
     return (length, depth + 0.1, height), parts
 
 
-def wall(length: float, height: float, thickness: float, reflectance: float, dropout: float = 0.0):
+def wall(length: float, height: float, thickness: float, reflectance: float, dropout: float = 0.0,
+         scatter: float = 0.0):
+    """A wall, a fence (thin, with gaps: ``dropout``) or a hedge (leafy: ``scatter``)."""
     return (length, thickness, height), [part(BOX, (0, 0, height / 2), (length / 2, thickness / 2, height / 2),
-                                              reflectance=reflectance, dropout=dropout)]
+                                              reflectance=reflectance, dropout=dropout, scatter=scatter)]
 
 
 def tree(rng: np.random.Generator):
@@ -243,7 +245,7 @@ def tree(rng: np.random.Generator):
         part(CYLINDER, (0, 0, trunk_height / 2 + 0.3), (trunk_radius, trunk_radius, trunk_height / 2 + 0.3),
              reflectance=rng.uniform(0.25, 0.4)),
         part(ELLIPSOID, (0, 0, trunk_height + crown_height * 0.8), (crown, crown, crown_height),
-             reflectance=rng.uniform(0.35, 0.6), dropout=0.35),
+             reflectance=rng.uniform(0.35, 0.6), dropout=0.35, scatter=0.3 * crown),
     ]
     return (2 * crown, 2 * crown, trunk_height + 1.8 * crown_height), parts
 
@@ -251,9 +253,9 @@ def tree(rng: np.random.Generator):
 def bush(rng: np.random.Generator):
     size = rng.uniform(0.4, 1.5)
     height = rng.uniform(0.5, 1.6)
-    return (2 * size, 2 * size, height), [part(ELLIPSOID, (0, 0, height / 2), (size, size * rng.uniform(0.7, 1.3),
-                                                                               height / 2),
-                                               reflectance=rng.uniform(0.3, 0.5), dropout=0.2)]
+    width = size * rng.uniform(0.7, 1.3)
+    return (2 * size, 2 * width, height), [part(ELLIPSOID, (0, 0, height / 2), (size, width, height / 2),
+                                                reflectance=rng.uniform(0.3, 0.5), dropout=0.2, scatter=0.15)]
 
 
 def pole(rng: np.random.Generator, lamp: bool = True):

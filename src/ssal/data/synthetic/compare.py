@@ -188,16 +188,21 @@ def _sizes(stats: DatasetStats, name: str) -> str:
 
 
 def bev_figure(synthetic: DatasetStats, real: DatasetStats, path: str | os.PathLike) -> Path:
-    """A PNG with one synthetic and one real frame seen from above (points and ground-truth boxes): for each
-    dataset the frame with the most Car/Ped/Cyc boxes."""
+    """A PNG with one synthetic and one real frame seen from above (points and ground-truth boxes): the real
+    frame with the most Car/Ped/Cyc boxes, and the synthetic frame whose counts of each class come closest."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 2, figsize=(14, 7.2), dpi=110)
-    for axis, stats, title in ((axes[0], synthetic, "synthetic"), (axes[1], real, "real KITTI")):
-        _draw_frame(axis, stats, title)
+    real_index = int(_class_counts(real).sum(axis=1).argmax()) if real.frame_ids else 0
+    synthetic_index = 0
+    if synthetic.frame_ids and real.frame_ids:
+        gaps = np.abs(_class_counts(synthetic) - _class_counts(real)[real_index]).sum(axis=1)
+        synthetic_index = int(gaps.argmin())
+    _draw_frame(axes[0], synthetic, synthetic_index, "synthetic")
+    _draw_frame(axes[1], real, real_index, "real KITTI")
     figure.tight_layout()
     path = Path(path)
     try:
@@ -209,15 +214,22 @@ def bev_figure(synthetic: DatasetStats, real: DatasetStats, path: str | os.PathL
     return path
 
 
-def _draw_frame(axis, stats: DatasetStats, title: str) -> None:
+def _class_counts(stats: DatasetStats) -> np.ndarray:
+    """(frames, 3) boxes of Car, Pedestrian, Cyclist per frame."""
+    counts = np.zeros((len(stats.frame_ids), len(TARGETS)), dtype=np.int64)
+    for name, frame in zip(stats.names, stats.frame_of):
+        if name in TARGETS:
+            counts[frame, TARGETS.index(name)] += 1
+    return counts
+
+
+def _draw_frame(axis, stats: DatasetStats, index: int, title: str) -> None:
     from ssal.data.kitti import KittiDataset
 
     if not stats.frame_ids:
         axis.set_title(f"{title}: no frames")
         return
-    per_frame = np.bincount(np.asarray(stats.frame_of, dtype=np.int64)[_targets(stats, TARGETS)],
-                            minlength=len(stats.frame_ids))
-    frame_id = stats.frame_ids[int(per_frame.argmax())]
+    frame_id = stats.frame_ids[index]
     dataset = KittiDataset(stats.root, fov_crop=False)
     info = dataset.read_info(frame_id, count_points=False)
     points = dataset.load_points(info, fov_only=False)

@@ -2,8 +2,8 @@
 
 Height (world z, metres) = a crowned road (falling by ``crossfall`` from the centre line to the kerb), a kerb
 step of ``kerb_height`` up to the sidewalk and terrain, a vertical curve along the road (crest or sag,
-``vertical_curve`` * s^2), and a few centimetres of smooth roughness (a sum of plane waves), all shifted so
-that the ground under the ego vehicle is at z = 0.
+``vertical_curve`` * s^2), a few centimetres of smooth roughness (a sum of plane waves), and bumpier terrain
+beyond the sidewalks, all shifted so that the ground under the ego vehicle is at z = 0.
 
 Surface reflectance: asphalt, painted lane markings (dashed between lanes, solid at the edges), sidewalk,
 terrain (grass, gravel).
@@ -29,6 +29,7 @@ class Ground:
     kerb_height: float = 0.12
     vertical_curve: float = 0.0  # 1/m: height += vertical_curve * s^2
     waves: np.ndarray | None = None  # (K, 4) plane waves: amplitude, wavenumber x, wavenumber y, phase
+    terrain_waves: np.ndarray | None = None  # (K, 4) shorter, higher waves beyond the sidewalks (lawns, verges)
     asphalt: float = 0.22
     sidewalk: float = 0.32
     terrain: float = 0.40
@@ -49,6 +50,12 @@ class Ground:
         if self.waves is not None:
             for amplitude, kx, ky, phase in np.asarray(self.waves).tolist():
                 height = height + amplitude * np.sin(kx * x + ky * y + phase)
+        if self.terrain_waves is not None:
+            off_road = np.clip(across - (half + self.road.sidewalk_width + 0.3), 0.0, 1.0)
+            bumps = 0.0
+            for amplitude, kx, ky, phase in np.asarray(self.terrain_waves).tolist():
+                bumps = bumps + amplitude * (1.0 + np.sin(kx * x + ky * y + phase))
+            height = height + off_road * bumps
         return height
 
     def height(self, x, y) -> np.ndarray:

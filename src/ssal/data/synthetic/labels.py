@@ -9,10 +9,11 @@ Only objects seen in the camera image are labelled. For each actor:
 - truncation: the share of the unclipped 2-D box's area outside the image.
 - occlusion: from the share ``f`` of the rays that would meet the actor with nothing in the way but meet something
   else first (another actor, clutter, the ground): 0 (fully visible) for f < 0.15, 1 (partly occluded) for
-  f < 0.5, 2 (largely occluded) for f < 0.92; above that the annotator sees nothing and no label is written.
+  f < 0.5, 2 (largely occluded) for f < 0.92; above that the annotator sees too little to label it (a glimpse,
+  f < 0.98, becomes a DontCare region; less, nothing).
   3 (unknown) where there is too little to judge: fewer than 4 such rays, or truncation of 0.7 and more (KITTI's
   annotators used 3 mostly for objects cut by the image border).
-- far or tiny objects (beyond a per-frame labelling distance of 50-75 m, or under 14-22 px tall) become
+- far or tiny objects (beyond a per-frame labelling distance of 50-80 m, or under 10-18 px tall) become
   ``DontCare`` regions, as KITTI marks regions with objects it did not label.
 """
 
@@ -33,6 +34,7 @@ OCCLUSION_LEVELS = (0.15, 0.5, 0.92)  # upper bounds of the blocked share for le
 MIN_RAYS = 4
 UNKNOWN_TRUNCATION = 0.7
 MAX_TRUNCATION = 0.95
+HIDDEN = 0.98  # objects this hidden are not even a DontCare region
 _EDGES = np.array([(a, b) for a in range(8) for b in range(a + 1, 8) if bin(a ^ b).count("1") == 1])
 
 
@@ -92,7 +94,7 @@ def kitti_labels(scene: Scene, scan: Scan, origin: np.ndarray, rotation: np.ndar
                  image_shape: tuple[int, int], rng: np.random.Generator) -> FrameLabels:
     """The label rows of a frame. ``rng`` draws the frame's labelling distance and minimum 2-D height."""
     height, width = image_shape
-    far, min_height = rng.uniform(50.0, 75.0), rng.uniform(14.0, 22.0)
+    far, min_height = rng.uniform(50.0, 80.0), rng.uniform(10.0, 18.0)
     boxes = sensor_boxes(scene, origin, rotation)
     box2d, in_front = image_boxes(scene, origin, rotation, calib)
     clipped = np.stack((np.clip(box2d[:, 0], 0, width - 1), np.clip(box2d[:, 1], 0, height - 1),
@@ -102,10 +104,11 @@ def kitti_labels(scene: Scene, scan: Scan, origin: np.ndarray, rotation: np.ndar
     in_image = in_front & (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
     truncation = np.where(area > 0, 1.0 - inside / np.maximum(area, 1e-9), 1.0)
     blocked = np.where(scan.potential > 0, 1.0 - scan.visible / np.maximum(scan.potential, 1), 1.0)
-    seen = in_image & (scan.visible > 0) & (blocked < OCCLUSION_LEVELS[-1]) & (truncation < MAX_TRUNCATION)
+    seen = in_image & (scan.visible > 0) & (truncation < MAX_TRUNCATION)
     distance = np.hypot(boxes[:, 0], boxes[:, 1])
-    labelled = seen & (distance <= far) & (clipped[:, 3] - clipped[:, 1] >= min_height)
-    dontcare = seen & ~labelled
+    labelled = (seen & (distance <= far) & (clipped[:, 3] - clipped[:, 1] >= min_height)
+                & (blocked < OCCLUSION_LEVELS[-1]))
+    dontcare = seen & ~labelled & (blocked < HIDDEN)
 
     occlusion = np.searchsorted(np.asarray(OCCLUSION_LEVELS), blocked, side="right")
     occlusion = np.where((scan.potential < MIN_RAYS) | (truncation >= UNKNOWN_TRUNCATION), 3, occlusion)

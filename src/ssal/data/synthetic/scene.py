@@ -48,13 +48,13 @@ class Style:
 
 
 STYLES = {
-    "residential": Style("residential", (1, 1), (2.75, 3.3), 0.7, (0.25, 0.7), 0.9, 0.5, 0.25, 0.05, 0.15,
+    "residential": Style("residential", (1, 1), (2.75, 3.3), 0.7, (0.2, 0.6), 0.8, 0.5, 0.33, 0.05, 0.15,
                          (1.5, 3.0), (1.0, 7.0), (4.5, 10.0), (1.0, 6.0), 14.0, 0.08, 0.8),
-    "city": Style("city", (1, 2), (3.0, 3.5), 0.5, (0.25, 0.75), 1.8, 1.3, 0.7, 0.15, 0.35, (2.5, 4.5), (0.0, 1.5),
+    "city": Style("city", (1, 2), (3.0, 3.5), 0.5, (0.2, 0.65), 1.6, 1.3, 0.9, 0.15, 0.35, (2.5, 4.5), (0.0, 1.5),
                   (8.0, 24.0), (0.0, 3.0), 8.0, 0.12, 0.1),
-    "highway": Style("highway", (2, 3), (3.5, 3.75), 0.03, (0.1, 0.4), 1.5, 0.0, 0.04, 0.0, 0.0, (0.0, 0.0),
+    "highway": Style("highway", (2, 3), (3.5, 3.75), 0.03, (0.1, 0.4), 1.5, 0.0, 0.05, 0.0, 0.0, (0.0, 0.0),
                      (5.0, 25.0), (4.0, 12.0), (10.0, 50.0), 16.0, 0.2, 0.0),
-    "campus": Style("campus", (1, 1), (3.0, 3.5), 0.3, (0.2, 0.6), 0.5, 2.5, 1.6, 0.3, 0.1, (3.0, 6.0), (3.0, 12.0),
+    "campus": Style("campus", (1, 1), (3.0, 3.5), 0.3, (0.2, 0.6), 0.5, 2.5, 2.1, 0.3, 0.1, (3.0, 6.0), (3.0, 12.0),
                     (6.0, 15.0), (4.0, 15.0), 16.0, 0.05, 0.5),
 }
 STYLE_WEIGHTS = {"residential": 0.45, "city": 0.30, "highway": 0.13, "campus": 0.12}
@@ -199,7 +199,7 @@ def sample_scene(rng: np.random.Generator, style_weights: dict[str, float] | Non
     layout = _Layout(road, ground)
     layout.occupied.add(-0.4, 0.0, 2.6, 1.1, 0.0)  # the ego vehicle itself
     density = {name: math.exp(rng.normal(0.0, 0.7)) for name in ("vehicles", "pedestrians", "cyclists")}
-    if rng.random() < 0.04:  # now and then an empty road
+    if rng.random() < 0.02:  # now and then an empty road
         density = {name: 0.05 for name in density}
     cross_s = float(rng.uniform(12.0, 45.0)) if rng.random() < style.cross_street else None
 
@@ -243,8 +243,13 @@ def _sample_ground(road: Road, style: Style, rng: np.random.Generator) -> Ground
         direction = rng.uniform(0, 2 * np.pi)
         k = 2 * np.pi / wavelength
         waves.append((rng.uniform(0.003, 0.012), k * math.cos(direction), k * math.sin(direction), rng.uniform(0, 6.3)))
+    bumps = []
+    for _ in range(2):
+        wavelength, direction = rng.uniform(1.5, 5.0), rng.uniform(0, 2 * np.pi)
+        k = 2 * np.pi / wavelength
+        bumps.append((rng.uniform(0.0, 0.05), k * math.cos(direction), k * math.sin(direction), rng.uniform(0, 6.3)))
     return Ground(
-        road=road, crossfall=float(rng.uniform(0.01, 0.025)),
+        road=road, crossfall=float(rng.uniform(0.01, 0.025)), terrain_waves=np.asarray(bumps),
         kerb_height=float(rng.uniform(0.1, 0.16)) if road.sidewalk_width > 0 else 0.02,
         vertical_curve=float(rng.normal(0.0, 8e-5)), waves=np.asarray(waves),
         asphalt=float(rng.uniform(0.24, 0.36)), sidewalk=float(rng.uniform(0.28, 0.42)),
@@ -318,7 +323,8 @@ def _front_yard(layout: _Layout, side: int, centre: float, length: float, setbac
         hedge = rng.random() < 0.5
         height = float(rng.uniform(0.9, 1.9))
         dims, parts = A.wall(length * rng.uniform(0.6, 0.95), height, 0.6 if hedge else 0.05,
-                             reflectance=0.42 if hedge else 0.3, dropout=0.15 if hedge else 0.35)
+                             reflectance=0.42 if hedge else 0.3, dropout=0.15 if hedge else 0.35,
+                             scatter=0.12 if hedge else 0.0)
         layout.add_on_road(dims, parts, centre, side * (edge + 0.4), margin=0.0)
     elif kind < 0.75:
         for _ in range(int(rng.integers(1, 4))):

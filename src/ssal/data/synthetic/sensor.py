@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ssal.data.synthetic.raycast import GROUND, NOTHING, cast
-from ssal.data.synthetic.solids import BOX, Solids, intersect, transform
+from ssal.data.synthetic.solids import BOX, PART_COLUMNS, Solids, intersect, transform
 
 
 def hdl64e_elevations(beams: int = 64) -> np.ndarray:
@@ -71,7 +71,7 @@ class Lidar:
 
     def _blocked_by_vehicle(self) -> np.ndarray:
         body = np.asarray(self.model.body, dtype=np.float64).reshape(-1, 6)
-        parts = np.zeros((len(body), 12))
+        parts = np.zeros((len(body), PART_COLUMNS))
         parts[:, 0] = BOX
         parts[:, 1:4], parts[:, 7:10] = body[:, :3], body[:, 3:]
         solids = Solids.from_parts(parts, np.zeros((len(body), 4)), np.full(len(body), -1))
@@ -97,10 +97,11 @@ class Lidar:
         rays = np.flatnonzero((surface != NOTHING) & (hits.distance >= model.min_range))
         surface, distance, incidence = surface[rays], hits.distance[rays], hits.incidence[rays]
         direction = self.directions[rays]
-        base, loss = np.zeros(len(rays)), np.zeros(len(rays))
+        base, loss, scatter = np.zeros(len(rays)), np.zeros(len(rays)), np.zeros(len(rays))
         on_solid = surface >= 0
         base[on_solid] = solids.reflectance[surface[on_solid]]
         loss[on_solid] = solids.dropout[surface[on_solid]]
+        scatter[on_solid] = solids.scatter[surface[on_solid]]
         on_ground = ~on_solid
         hit = origin + distance[on_ground, None] * transform(direction[on_ground], rotation)
         base[on_ground] = ground.reflectance(hit[:, 0], hit[:, 1])
@@ -110,7 +111,7 @@ class Lidar:
         strength = base * (0.3 + 0.7 * incidence) * (20.0 / np.maximum(distance, 1.0)) ** 2
         fade = np.clip(strength / model.weak_return, 0.0, 1.0)
         keep = rng.random(len(rays)) < fade * (1.0 - loss) * (1.0 - model.dropout)
-        noisy = distance + rng.normal(0.0, model.range_noise, len(rays))
+        noisy = distance + rng.normal(0.0, model.range_noise, len(rays)) + np.abs(rng.normal(0.0, 1.0, len(rays))) * scatter
         xyz = direction * noisy[:, None]
         points = np.concatenate((xyz, intensity[:, None]), axis=1)[keep].astype(np.float32)
         return Scan(points=points, owner=ray_owner[rays][keep], potential=potential, visible=visible)

@@ -2,8 +2,9 @@
 
 A *part* is one solid described in the frame of the thing it belongs to (an actor or a piece of clutter): a row
 of ``PART_COLUMNS`` numbers, see ``part``. ``Solids`` holds every solid of a scene in the world frame, as
-columns: kind, centre, rotation (local -> world), half extents, surface reflectance and dropout probability,
-and the index of the actor that owns it (-1 for static clutter).
+columns: kind, centre, rotation (local -> world), half extents, surface reflectance, dropout probability and
+depth scatter (foliage lets rays in before they return), and the index of the actor that owns it (-1 for static
+clutter).
 
 Local shapes, centred on the origin of the solid:
 - box: ``|x| <= hx, |y| <= hy, |z| <= hz``;
@@ -18,16 +19,17 @@ from dataclasses import dataclass
 import numpy as np
 
 BOX, CYLINDER, ELLIPSOID = 0, 1, 2
-PART_COLUMNS = 12  # kind, cx, cy, cz, yaw, pitch, roll, hx, hy, hz, reflectance, dropout
+PART_COLUMNS = 13  # kind, cx, cy, cz, yaw, pitch, roll, hx, hy, hz, reflectance, dropout, scatter
 _UNIT_CORNERS = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=np.float64)
 
 
 def part(kind: int, centre, half, yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0,
-         reflectance: float = 0.3, dropout: float = 0.0) -> tuple:
+         reflectance: float = 0.3, dropout: float = 0.0, scatter: float = 0.0) -> tuple:
     """One solid in its owner's frame. Rotation: ``Rz(yaw) @ Ry(pitch) @ Rx(roll)``; ``half``: half extents
-    (cylinder: radius, radius, half height)."""
+    (cylinder: radius, radius, half height); ``scatter``: metres (one standard deviation) by which returns land
+    inside the surface."""
     return (float(kind), *map(float, centre), float(yaw), float(pitch), float(roll), *map(float, half),
-            float(reflectance), float(dropout))
+            float(reflectance), float(dropout), float(scatter))
 
 
 def transform(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -56,6 +58,7 @@ class Solids:
     half: np.ndarray  # (S, 3)
     reflectance: np.ndarray  # (S,) in [0, 1]; >= 0.9 marks retro-reflectors
     dropout: np.ndarray  # (S,) probability that a return from this surface is lost (glass, foliage)
+    scatter: np.ndarray  # (S,) metres by which returns land beyond the surface (foliage), one standard deviation
     owner: np.ndarray  # (S,) int64 actor index, -1 for static clutter
 
     def __len__(self) -> int:
@@ -74,7 +77,7 @@ class Solids:
         return cls(
             kind=parts[order, 0].astype(np.int8), centre=centre[order],
             rotation=(owner_rotation @ local_rotation)[order], half=parts[order, 7:10],
-            reflectance=parts[order, 10], dropout=parts[order, 11],
+            reflectance=parts[order, 10], dropout=parts[order, 11], scatter=parts[order, 12],
             owner=np.asarray(owner, dtype=np.int64).reshape(-1)[order],
         )
 
