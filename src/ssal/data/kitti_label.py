@@ -82,7 +82,8 @@ def parse_label_text(text: str, where: str | os.PathLike, with_score: bool | Non
     unknown = sorted(set(names) - set(KITTI_CLASSES))
     if unknown:
         warn(f"unknown class name(s) {', '.join(unknown)} kept as they are", where)
-    return _columns(names, rows, bool(score_column))
+    # An empty result file still has a (empty) score column.
+    return _columns(names, rows, bool(with_score) if score_column is None else score_column)
 
 
 def read_label_file(path: str | os.PathLike, with_score: bool | None = None) -> KittiLabels:
