@@ -19,7 +19,7 @@ TRAIN = ["000000", "000003", "000007", "000009", "000010"]  # kitti_sample's tra
 
 @pytest.fixture
 def run_dir(tmp_path, kitti_sample):
-    (tmp_path / "run.yaml").write_text(f"seed: 3\ndata:\n  root: {kitti_sample}\n")
+    (tmp_path / "run.yaml").write_text(f"train:\n  seed: 3\ndata:\n  root: {kitti_sample}\n")
     return tmp_path
 
 
@@ -55,6 +55,8 @@ def test_simulated_round_trip_init_query_show(run_dir, capsys):
     assert ssal("ledger", "show", ledger_path, "--round", 0) == 0
     shown = capsys.readouterr().out
     assert "round 0 (initial, random, seed 3" in shown and "round 1" not in shown
+    assert ssal("ledger", "show", ledger_path, "--round", 0, "--out", run_dir / "from_round_0.json") == 0
+    assert Ledger.load(run_dir / "from_round_0.json").to_dict() == after.at_round(0).to_dict()
 
 
 def test_human_in_the_loop_ranking_then_import(run_dir, kitti_sample, capsys):
@@ -107,7 +109,10 @@ def test_bad_inputs_are_one_line_errors(run_dir, capsys):
     assert "budget must be positive" in error(*query, "--strategy", "random", "--budget", 0)
     other_pool = saved_outputs(run_dir / "partner", TRAIN[:2])
     assert "have no predictions here" in error(*query, "--strategy", "cal", "--partner-outputs", other_pool)
-    assert "for classes ['Car', 'Pedestrian', 'Cyclist'], the config has ['Car']" in error(
-        *query, "--strategy", "random", "--set", "data.classes=[Car]")
+    reordered = "[Pedestrian, Car, Cyclist]"  # class ids follow the order, so this is another class list
+    assert "ledger.json: this ledger is for classes ['Car', 'Pedestrian', 'Cyclist'], the config has " \
+           "['Pedestrian', 'Car', 'Cyclist']" in error(*query, "--strategy", "random", "--set",
+                                                      f"data.classes={reordered}", "--set",
+                                                      f"model.class_names={reordered}")
     assert "a ledger already exists" in error("ledger", "init", "--config", config, "--budget", 10,
                                               "--out", ledger_path)

@@ -20,7 +20,6 @@ from ssal.active.oracle import SimulatedOracle
 from ssal.active.outputs import PoolOutputs
 from ssal.active.query import query_round
 from ssal.active.strategies import get_strategy
-from ssal.active.strategies.base import Ranking
 from ssal.errors import SsalError
 
 
@@ -43,6 +42,14 @@ class Pool:
 def active_config(config) -> ActiveConfig:
     """The ``active:`` section of a run config (defaults when the config has none)."""
     return getattr(config, "active", None) or ActiveConfig()
+
+
+def run_seed(config) -> int:
+    """The run's seed: ``seed`` at the top of the config, else ``train.seed``, else 0."""
+    seed = getattr(config, "seed", None)
+    if seed is None:
+        seed = getattr(getattr(config, "train", None), "seed", 0)
+    return int(seed)
 
 
 def open_pool(config) -> Pool:
@@ -79,7 +86,8 @@ def load_ledger(path: str | os.PathLike, pool: Pool | None = None) -> Ledger:
 
 @dataclass
 class QueryResult:
-    ranking: Ranking
+    """What a query round recorded: the round (as added to the ledger) and the ranking files."""
+
     round: Round
     files: list[Path]
 
@@ -89,7 +97,10 @@ def query(config, ledger_path: str | os.PathLike, strategy_name: str, budget: Bu
           partner_outputs: str | None = None, oracle: bool = True, seed: int | None = None, dist=None
           ) -> QueryResult:
     """One query round: pool inference (or precomputed ``outputs``), the strategy's ranking, then the oracle's
-    purchase (or a round waiting for labels), the ranking files and the saved ledger."""
+    purchase (or a round waiting for labels), the ranking files and the saved ledger.
+
+    Under ``torchrun`` every rank predicts its shard of the pool; ranking, buying and writing happen on rank 0,
+    and every rank returns its result."""
     pool = open_pool(config)
     ledger = load_ledger(ledger_path, pool)
     if oracle and ledger.mode == "human":
@@ -105,12 +116,16 @@ def query(config, ledger_path: str | os.PathLike, strategy_name: str, budget: Bu
     if partner_ckpt or partner_outputs:
         partner = _outputs(config, pool, partner_ckpt, partner_outputs, ledger.unlabelled, None, settings,
                            Path(out_dir) / "partner_outputs", dist)
-    simulated = pool.oracle() if oracle else None
-    seed = config.seed if seed is None else seed
-    ranking, item, files = query_round(strategy, own, ledger, budget, seed, simulated, out_dir,
-                                       settings.overshoot, partner)
-    ledger.save(ledger_path)
-    return QueryResult(ranking, item, files)
+    seed = run_seed(config) if seed is None else seed
+
+    def rank_and_record() -> QueryResult:
+        simulated = pool.oracle() if oracle else None
+        _, item, files = query_round(strategy, own, ledger, budget, seed, simulated, out_dir, settings.overshoot,
+                                     partner)
+        ledger.save(ledger_path)
+        return QueryResult(item, files)
+
+    return dist.run_on_main(rank_and_record) if dist is not None else rank_and_record()
 
 
 def import_label_files(ledger_path: str | os.PathLike, label_dir: str | os.PathLike) -> Round:
@@ -152,7 +167,7 @@ def predict_pool(config, pool: Pool, ckpt: str, frame_ids: list[str], out_dir: P
     if list(model_config.class_names) != list(config.data.classes):
         raise SsalError(f"model.class_names {model_config.class_names} differ from data.classes "
                         f"{config.data.classes}", "model.class_names")
-    model = build_detector(model_config, seed=config.seed)
+    model = build_detector(model_config, seed=run_seed(config))
     load_weights(model, ckpt, model_config.name)
     if dist is not None:
         model.to(dist.device)
@@ -162,5 +177,5 @@ def predict_pool(config, pool: Pool, ckpt: str, frame_ids: list[str], out_dir: P
     request = InferenceRequest() if strategy is None else InferenceRequest.for_strategy(
         strategy, settings.mc_dropout.passes)
     info = {"checkpoint": str(Path(ckpt).resolve()), "request": request.__dict__}
-    return run_pool_inference(PoolPredictor(model, request, config.seed), dataset, out_dir, config.data.classes,
+    return run_pool_inference(PoolPredictor(model, request, run_seed(config)), dataset, out_dir, config.data.classes,
                               collate_fn=collate, batch_size=settings.inference_batch_size, dist=dist, info=info)

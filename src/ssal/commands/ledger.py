@@ -17,7 +17,7 @@ def register(subparsers) -> None:
     add_config_arguments(init)
     init.add_argument("--budget", type=int, help="initial budget (default: active.initial_budget)")
     init.add_argument("--unit", choices=("boxes", "frames"), help="budget unit (default: active.unit)")
-    init.add_argument("--seed", type=int, help="seed of the random order (default: the config's seed)")
+    init.add_argument("--seed", type=int, help="seed of the random order (default: the config's train.seed)")
     init.add_argument("--out", required=True, metavar="LEDGER.json", help="where to write the ledger")
     init.add_argument("--no-oracle", action="store_true",
                       help="people annotate: write the frames to label and wait for `ssal import-labels` "
@@ -27,17 +27,19 @@ def register(subparsers) -> None:
     show = commands.add_parser("show", help="rounds, spend and share of the pool")
     show.add_argument("ledger", metavar="LEDGER.json")
     show.add_argument("--round", type=int, help="show the state after this round")
+    show.add_argument("--out", metavar="LEDGER.json",
+                      help="with --round: write that state as a new ledger, to continue the run from there")
     show.set_defaults(run=run_show)
 
 
 def run_init(args: argparse.Namespace) -> int:
     from ssal.active.budget import Budget
-    from ssal.active.workflow import active_config, init_ledger
+    from ssal.active.workflow import active_config, init_ledger, run_seed
 
     config = config_from_args(args)
     settings = active_config(config)
     budget = Budget(args.budget if args.budget is not None else settings.initial_budget, args.unit or settings.unit)
-    seed = config.seed if args.seed is None else args.seed
+    seed = run_seed(config) if args.seed is None else args.seed
     ledger = init_ledger(config, budget, seed, args.out, oracle=not args.no_oracle)
     print(ledger.summary())
     if args.no_oracle:
@@ -50,8 +52,15 @@ def run_init(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     from ssal.active.ledger import Ledger
 
+    from ssal.errors import SsalError
+
     ledger = Ledger.load(args.ledger)
+    if args.out and args.round is None:
+        raise SsalError("--out writes the state after a round: give --round too", "--out")
     if args.round is not None:
         ledger = ledger.at_round(args.round)
     print(ledger.summary())
+    if args.out:
+        ledger.save(args.out)
+        print(f"wrote {args.out}")
     return 0

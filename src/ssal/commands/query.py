@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     parser.add_argument("--partner-ckpt", metavar="FILE", help="CAL: the normally trained model of the cascade")
     parser.add_argument("--outputs", metavar="DIR", help="use saved pool predictions instead of running --ckpt")
     parser.add_argument("--partner-outputs", metavar="DIR", help="saved predictions of the partner model")
-    parser.add_argument("--seed", type=int, help="strategy seed (default: the config's seed)")
+    parser.add_argument("--seed", type=int, help="strategy seed (default: the config's train.seed)")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the ranking and pool predictions")
     parser.add_argument("--no-oracle", action="store_true",
                         help="stop after the ranking: the chosen frames wait for `ssal import-labels`")

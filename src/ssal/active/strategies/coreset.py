@@ -22,9 +22,9 @@ from ssal.active.strategies.base import (Ranking, expected_costs, labelled_posit
 from ssal.active.strategies.distances import NearestDistance
 
 
-def frame_features(outputs: PoolOutputs, positions: np.ndarray) -> np.ndarray:
-    """(M, F) L2-normalised mean RoI feature of frames ``positions`` (zero rows for frames without boxes)."""
-    means = segment_mean(outputs.roi_features, outputs.offsets)[positions]
+def frame_features(outputs: PoolOutputs) -> np.ndarray:
+    """(N, F) L2-normalised mean RoI feature of every frame (zero rows for frames without boxes)."""
+    means = segment_mean(outputs.roi_features, outputs.offsets)
     norms = np.linalg.norm(means, axis=1, keepdims=True)
     return np.where(norms > 0, means / np.maximum(norms, 1e-12), 0.0).astype(np.float32)
 
@@ -34,13 +34,15 @@ def rank(outputs: PoolOutputs, view: LedgerView, budget: Budget, rng: np.random.
     unlabelled = unlabelled_positions(outputs, view)
     labelled = labelled_positions(outputs, view, required=True, strategy="coreset")
     shuffle = rng.permutation(len(unlabelled))  # seeded tie-breaking: argmax takes the first of equals
-    features = frame_features(outputs, unlabelled[shuffle])
+    all_features = frame_features(outputs)
+    features = all_features[unlabelled[shuffle]]
     counts = predicted_counts(outputs, options.cost_score_threshold)[unlabelled[shuffle]]
     costs = expected_costs(counts, budget)
     nearest = NearestDistance(features)
     if len(labelled):
-        nearest.add(frame_features(outputs, labelled))
-    chosen, distance, reasons = _greedy(nearest, costs, budget, options.selection_multiple, rng)
+        nearest.add(all_features[labelled])
+    chosen, distance, reasons = _greedy(nearest, costs, budget, options.selection_multiple, rng,
+                                        start_at_random=not len(labelled))
     rest = np.setdiff1d(np.arange(len(features)), chosen)
     rest_distance = np.sqrt(nearest.squared[rest])
     rest = rest[np.argsort(-rest_distance, kind="stable")]
@@ -57,13 +59,13 @@ def rank(outputs: PoolOutputs, view: LedgerView, budget: Budget, rng: np.random.
 
 
 def _greedy(nearest: NearestDistance, costs: np.ndarray, budget: Budget, multiple: float,
-            rng: np.random.Generator) -> tuple[list[int], list[float], list[str]]:
+            rng: np.random.Generator, start_at_random: bool) -> tuple[list[int], list[float], list[str]]:
     target = multiple * budget.amount
     chosen, distance, reasons = [], [], []
     spent = 0.0
     taken = np.zeros(len(costs), dtype=bool)
     while spent < target and len(chosen) < min(len(costs), int(np.ceil(target))):
-        if np.isinf(nearest.squared).all():  # no labelled frame: start anywhere (seeded)
+        if start_at_random and not chosen:  # no labelled frame to measure from: start anywhere (seeded)
             pick = int(rng.integers(len(costs)))
             reasons.append("k-centre: first centre (no labelled frame to start from), chosen at random")
             distance.append(np.nan)

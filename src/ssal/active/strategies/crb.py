@@ -77,7 +77,7 @@ def rank(outputs: PoolOutputs, view: LedgerView, budget: Budget, rng: np.random.
         outputs.require(["grad_embeddings"], "crb with embedding: grad_embeddings")
         embed = segment_mean(outputs.grad_embeddings, outputs.offsets)[positions[candidates]]
     else:
-        embed = frame_features(outputs, positions[candidates])
+        embed = frame_features(outputs)[positions[candidates]]
     seeds, seed_distance, _ = kmeans_pp(embed, np.ones(k1), k2, k2, rng)
     prototypes = candidates[seeds]
 
