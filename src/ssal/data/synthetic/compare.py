@@ -235,7 +235,8 @@ def _draw_frame(axis, stats: DatasetStats, index: int, title: str) -> None:
     points = dataset.load_points(info, fov_only=False)
     near = (np.abs(points[:, 0]) < 60) & (np.abs(points[:, 1]) < 40)
     points = points[near]
-    axis.scatter(points[:, 0], points[:, 1], s=0.15, c=points[:, 2], cmap="viridis", vmin=-2.0, vmax=1.5,
+    # Colour by height: the ground dark, things standing on it bright.
+    axis.scatter(points[:, 0], points[:, 1], s=0.4, c=points[:, 2], cmap="viridis", vmin=-1.9, vmax=0.3,
                  linewidths=0, rasterized=True)
     colours = {"Car": "tab:red", "Pedestrian": "tab:orange", "Cyclist": "tab:cyan"}
     for name, box in zip(info.annos.name, info.annos.gt_boxes_lidar):
