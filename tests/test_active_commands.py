@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,3 +117,38 @@ def test_bad_inputs_are_one_line_errors(run_dir, capsys):
                                                       f"model.class_names={reordered}")
     assert "a ledger already exists" in error("ledger", "init", "--config", config, "--budget", 10,
                                               "--out", ledger_path)
+
+
+@pytest.fixture
+def trained_run(run_dir):
+    """The run config with the tiny detector, and a checkpoint of it (fresh weights stand in for training)."""
+    import torch
+
+    from ssal.engine.checkpoint import FORMAT_VERSION, save_checkpoint
+    from ssal.models import build_detector, load_model_config
+
+    tiny = Path(__file__).resolve().parents[1] / "configs" / "_models" / "tiny.yaml"
+    text = (run_dir / "run.yaml").read_text()
+    (run_dir / "run.yaml").write_text(f"_base_: {tiny}\n{text}")
+    model = build_detector(load_model_config(tiny), seed=0)
+    save_checkpoint({"format_version": FORMAT_VERSION, "model_name": "pillar_rcnn", "config_fingerprint": "-",
+                     "model_state": model.state_dict()}, [run_dir / "model.pth"])
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread is 10x faster on a busy 2-core machine
+    yield run_dir
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("strategy", ["mc_dropout", "cal"])
+def test_query_runs_the_checkpoint_over_the_pool(trained_run, strategy):
+    config, ledger_path = trained_run / "run.yaml", trained_run / "ledger.json"
+    assert ssal("ledger", "init", "--config", config, "--budget", 10, "--out", ledger_path) == 0
+    partner = ["--partner-ckpt", trained_run / "model.pth"] if strategy == "cal" else []
+    assert ssal("query", "--config", config, "--ledger", ledger_path, "--ckpt", trained_run / "model.pth",
+                "--strategy", strategy, "--budget", 3, "--out", trained_run / "q", *partner) == 0
+    ledger = Ledger.load(ledger_path)
+    stored = PoolOutputs.open(trained_run / "q" / "pool_outputs")
+    assert sorted(stored.frame_ids) == sorted(ledger.unlabelled + ledger.rounds[1].frames)  # the pool at query time
+    assert stored.has("mc_boxes") == (strategy == "mc_dropout")
+    assert (trained_run / "q" / "partner_outputs").exists() == (strategy == "cal")
+    assert len(ledger.rounds) == 2 and sum(ledger.rounds[1].frame_costs()) <= 3

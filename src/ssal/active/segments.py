@@ -32,7 +32,7 @@ def segment_sum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     offsets = np.asarray(offsets, dtype=np.int64)
     if np.ndim(values) == 1:
         return np.bincount(box_frame_index(offsets), weights=np.asarray(values, dtype=np.float64),
-                           minlength=len(offsets) - 1)
+                           minlength=len(offsets) - 1).astype(np.float64)  # int64 when there are no boxes
     return _segment_sum_2d(values, offsets)
 
 
@@ -40,9 +40,10 @@ def segment_mean(values: np.ndarray, offsets: np.ndarray, empty: float = 0.0) ->
     """Mean of ``values`` over each frame; ``empty`` for frames without boxes."""
     counts = counts_from_offsets(offsets)
     sums = segment_sum(values, offsets)
-    shape = (-1,) + (1,) * (sums.ndim - 1)
-    safe = np.maximum(counts, 1).reshape(shape)
-    return np.where(counts.reshape(shape) > 0, sums / safe, empty)
+    divisor = np.maximum(counts, 1).astype(sums.dtype).reshape((-1,) + (1,) * (sums.ndim - 1))
+    sums /= divisor  # in place: (N, D) float32 for features
+    sums[counts == 0] = empty
+    return sums
 
 
 def segment_max(values: np.ndarray, offsets: np.ndarray, empty: float = 0.0) -> np.ndarray:
