@@ -78,52 +78,57 @@ class Ground:
         dashed &= np.mod(s, _DASH + _GAP) < _DASH
         return np.where(lines | dashed, self.marking, out)
 
+    def bounds(self, reach: float) -> tuple[float, float]:
+        """Lowest and highest ground within ``reach`` metres of the ego vehicle (conservative)."""
+        waves = float(np.abs(self.waves[:, 0]).sum()) if self.waves is not None else 0.0
+        bumps = 2.0 * float(np.abs(self.terrain_waves[:, 0]).sum()) if self.terrain_waves is not None else 0.0
+        curve = abs(self.vertical_curve) * (reach + abs(self.road.ego_l)) ** 2
+        low = -self.crossfall * self.road.half_width - curve - waves - self._base
+        high = self.kerb_height + curve + waves + bumps - self._base
+        return low - 0.01, high + 0.01
+
     def intersect(self, origin: np.ndarray, directions: np.ndarray, max_range: float) -> np.ndarray:
         """Distance (R,) along unit rays from ``origin`` (3,) to the ground, ``inf`` where a ray misses it within
-        ``max_range`` (rays that rise, or grazing rays whose intersection does not settle)."""
+        ``max_range``.
+
+        A safeguarded root search along each ray: the ray is surely above the ground until it sinks below the
+        highest ground there can be, and surely below it once under the lowest; a Newton-like first step from
+        the flat-ground answer, then secant steps, fall back to halving that bracket whenever they leave it, and
+        rays still unsettled after a few steps (kerbs, bumps met at grazing angles) are bisected to the end.
+        """
         t = np.full(len(directions), np.inf)
-        active = np.flatnonzero(directions[:, 2] < -1e-3)
-        d = directions[active].astype(np.float32)  # float32: millimetres at 80 m, and much faster sines
         ox, oy, oz = (float(v) for v in origin)
-
-        def gap(distance, rows):  # ray height above the ground at ``distance``
-            x = ox + distance * d[rows, 0]
-            y = oy + distance * d[rows, 1]
-            return oz + distance * d[rows, 2] - self.height(x, y)
-
-        # From the flat-ground solution, one fixed-point step, then secant steps on the rays not yet settled;
-        # the surface is smooth, so most rays settle at once.
-        rows = np.arange(len(active))
-        t_prev = oz / -d[:, 2]
-        f_prev = gap(t_prev, rows)
-        t_now = t_prev + f_prev / -d[:, 2]
-        for _ in range(4):
-            f_now = gap(t_now, rows)
-            settled = np.abs(f_now) < 0.003
-            t[active[rows[settled]]] = t_now[settled]
+        low, high = self.bounds(max_range)
+        reaches = (directions[:, 2] < -1e-4) & (oz + max_range * directions[:, 2] < high)
+        index = np.flatnonzero(reaches)
+        # float32: millimetres at 80 m, and much faster sines.
+        dx, dy, dz = (directions[index, k].astype(np.float32) for k in range(3))
+        above = (oz - high) / -dz  # the ray cannot meet the ground before this
+        below = (oz - low) / -dz  # nor stay above it after this
+        distance = np.clip(oz / -dz, above, below)
+        previous = gap_previous = None
+        for step in range(32):
+            gap = oz + distance * dz - self.height(ox + distance * dx, oy + distance * dy)
+            settled = np.abs(gap) < 0.003
+            t[index[settled]] = distance[settled]
             keep = ~settled
-            rows, t_prev, f_prev, t_now, f_now = rows[keep], t_prev[keep], f_prev[keep], t_now[keep], f_now[keep]
-            if not len(rows):
+            if not keep.any():
                 break
-            change = t_now - t_prev
-            slope = (f_now - f_prev) / np.where(np.abs(change) > 1e-9, change, 1e-9)
-            step = np.where(np.abs(slope) > 1e-6, f_now / np.where(slope == 0, 1.0, slope), 0.0)
-            t_prev, f_prev, t_now = t_now, f_now, np.clip(t_now - step, 0.0, 2.0 * max_range)
-        if len(rows):  # the few left (kerbs, grazing rays): bisection between above and below the ground
-            t[active[rows]] = self._bisect(gap, rows, oz, d[rows, 2])
+            index, dx, dy, dz, distance, gap = index[keep], dx[keep], dy[keep], dz[keep], distance[keep], gap[keep]
+            above, below = above[keep], below[keep]
+            over = gap > 0
+            above, below = np.where(over, distance, above), np.where(over, below, distance)
+            if previous is None:
+                candidate = distance + gap / -dz
+            else:
+                previous, gap_previous = previous[keep], gap_previous[keep]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    candidate = distance - gap * (distance - previous) / (gap - gap_previous)
+            inside = np.isfinite(candidate) & (candidate > above) & (candidate < below) & (step < 6)
+            previous, gap_previous = distance, gap
+            distance = np.where(inside, candidate, 0.5 * (above + below)).astype(np.float32)
         t[(t <= 0) | (t > max_range)] = np.inf
         return t
-
-    @staticmethod
-    def _bisect(gap, rows: np.ndarray, height: float, dz: np.ndarray) -> np.ndarray:
-        flat = height / -dz
-        low, high = 0.5 * flat, (height + 1.5) / -dz  # above the ground there, below it here (for |ground| < 0.8 m)
-        bracketed = (gap(low, rows) > 0) & (gap(high, rows) < 0)
-        for _ in range(14):
-            middle = 0.5 * (low + high)
-            above = gap(middle, rows) > 0
-            low, high = np.where(above, middle, low), np.where(above, high, middle)
-        return np.where(bracketed, 0.5 * (low + high), np.inf)
 
     def fit_plane(self, extent: tuple[float, float, float, float] = (0.0, 40.0, -6.0, 6.0)) -> np.ndarray:
         """Least-squares plane ``z = a x + b y + c`` (returned as ``(a, b, c)``) through the ground over the world

@@ -245,9 +245,9 @@ def _sample_ground(road: Road, style: Style, rng: np.random.Generator) -> Ground
         waves.append((rng.uniform(0.003, 0.012), k * math.cos(direction), k * math.sin(direction), rng.uniform(0, 6.3)))
     bumps = []
     for _ in range(2):
-        wavelength, direction = rng.uniform(1.5, 5.0), rng.uniform(0, 2 * np.pi)
+        wavelength, direction = rng.uniform(2.5, 8.0), rng.uniform(0, 2 * np.pi)
         k = 2 * np.pi / wavelength
-        bumps.append((rng.uniform(0.0, 0.05), k * math.cos(direction), k * math.sin(direction), rng.uniform(0, 6.3)))
+        bumps.append((rng.uniform(0.0, 0.03), k * math.cos(direction), k * math.sin(direction), rng.uniform(0, 6.3)))
     return Ground(
         road=road, crossfall=float(rng.uniform(0.01, 0.025)), terrain_waves=np.asarray(bumps),
         kerb_height=float(rng.uniform(0.1, 0.16)) if road.sidewalk_width > 0 else 0.02,

@@ -67,6 +67,7 @@ class Lidar:
         el, az = np.meshgrid(self.elevations, azimuth, indexing="ij")
         self.directions = np.stack((np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)), axis=-1
                                    ).reshape(-1, 3)
+        self.directions32 = self.directions.astype(np.float32)
         self.blocked = self._blocked_by_vehicle()
 
     def _blocked_by_vehicle(self) -> np.ndarray:
@@ -95,26 +96,32 @@ class Lidar:
         visible = np.bincount(ray_owner[ray_owner >= 0], minlength=num_actors)[:num_actors]
 
         rays = np.flatnonzero((surface != NOTHING) & (hits.distance >= model.min_range))
-        surface, distance, incidence = surface[rays], hits.distance[rays], hits.incidence[rays]
-        direction = self.directions[rays]
-        base, loss, scatter = np.zeros(len(rays)), np.zeros(len(rays)), np.zeros(len(rays))
-        on_solid = surface >= 0
-        base[on_solid] = solids.reflectance[surface[on_solid]]
-        loss[on_solid] = solids.dropout[surface[on_solid]]
-        scatter[on_solid] = solids.scatter[surface[on_solid]]
-        on_ground = ~on_solid
-        hit = origin + distance[on_ground, None] * transform(direction[on_ground], rotation)
-        base[on_ground] = ground.reflectance(hit[:, 0], hit[:, 1])
-        intensity = reflectance_echo(base, incidence, distance, rng)
+        surface = surface[rays]
+        distance = hits.distance[rays].astype(np.float32)
+        incidence = hits.incidence[rays].astype(np.float32)
+        # Surface properties per ray: solids' from a table, the ground's from where the ray lands.
+        table = np.zeros((len(solids) + 2, 3), dtype=np.float32)  # rows -2, -1: nothing, ground
+        table[:len(solids)] = np.stack((solids.reflectance, solids.dropout, solids.scatter), axis=1)
+        base, loss, scatter = table[surface].T
+        on_ground = np.flatnonzero(surface == GROUND)
+        landing = origin.astype(np.float32) + distance[on_ground, None] * self.world_directions(rotation, rays[on_ground])
+        base[on_ground] = ground.reflectance(landing[:, 0], landing[:, 1])
 
         # Weak echoes (dark, grazing, far) fade out; glass and foliage lose returns; some vanish at random.
         strength = base * (0.3 + 0.7 * incidence) * (20.0 / np.maximum(distance, 1.0)) ** 2
-        fade = np.clip(strength / model.weak_return, 0.0, 1.0)
-        keep = rng.random(len(rays)) < fade * (1.0 - loss) * (1.0 - model.dropout)
-        noisy = distance + rng.normal(0.0, model.range_noise, len(rays)) + np.abs(rng.normal(0.0, 1.0, len(rays))) * scatter
-        xyz = direction * noisy[:, None]
-        points = np.concatenate((xyz, intensity[:, None]), axis=1)[keep].astype(np.float32)
-        return Scan(points=points, owner=ray_owner[rays][keep], potential=potential, visible=visible)
+        fade = np.minimum(strength / model.weak_return, 1.0)
+        keep = np.flatnonzero(rng.random(len(rays), dtype=np.float32) < fade * (1.0 - loss) * (1.0 - model.dropout))
+        rays, distance, base, incidence, scatter = rays[keep], distance[keep], base[keep], incidence[keep], scatter[keep]
+        noise = rng.standard_normal((2, len(rays)), dtype=np.float32)
+        distance = distance + model.range_noise * noise[0] + np.abs(noise[1]) * scatter
+        points = np.empty((len(rays), 4), dtype=np.float32)
+        points[:, :3] = self.directions32[rays] * distance[:, None]
+        points[:, 3] = reflectance_echo(base, incidence, distance, rng)
+        return Scan(points=points, owner=ray_owner[rays], potential=potential, visible=visible)
+
+    def world_directions(self, rotation: np.ndarray, rays: np.ndarray) -> np.ndarray:
+        """float32 world-frame directions (K, 3) of ``rays`` for a sensor turned by ``rotation``."""
+        return transform(self.directions32[rays], rotation.astype(np.float32))
 
 
 def reflectance_echo(reflectance: np.ndarray, incidence: np.ndarray, distance: np.ndarray,
@@ -123,11 +130,12 @@ def reflectance_echo(reflectance: np.ndarray, incidence: np.ndarray, distance: n
     at grazing incidence and with range, with multiplicative noise. As in KITTI, a growing share of returns
     reads 0 with range (about 5 % near the car, 20 % at 20-40 m, most beyond 50 m), and faint echoes (dark
     paint, tyres) read 0 at any range. Retro-reflectors (reflectance >= 0.9: plates, lights, signs) stay bright
-    whatever the angle."""
+    whatever the angle. float32 in, float32 out."""
+    reflectance, incidence, distance = (np.asarray(a, dtype=np.float32) for a in (reflectance, incidence, distance))
     retro = reflectance >= 0.9
-    angular = np.where(retro, 1.0, 0.75 + 0.25 * incidence)
+    angular = np.where(retro, np.float32(1.0), 0.75 + 0.25 * incidence)
     echo = reflectance * angular * (1.0 - 0.3 * np.minimum(distance / 80.0, 1.0))
-    echo = echo * np.exp(rng.normal(0.0, 0.3, len(distance)))
+    echo = echo * np.exp(0.3 * rng.standard_normal(len(distance), dtype=np.float32))
     unread = 0.04 + 0.96 / (1.0 + np.exp(-(distance - 42.0) / 7.0))
-    echo = np.where((echo < 0.05) | (rng.random(len(distance)) < unread), 0.0, echo)
+    echo = np.where((echo < 0.05) | (rng.random(len(distance), dtype=np.float32) < unread), np.float32(0.0), echo)
     return np.round(np.clip(echo, 0.0, 1.0), 2)
