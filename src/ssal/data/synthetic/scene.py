@@ -19,7 +19,7 @@ import numpy as np
 from ssal.data.synthetic import actors as A
 from ssal.data.synthetic.ground import Ground
 from ssal.data.synthetic.road import Road
-from ssal.data.synthetic.solids import PART_COLUMNS, Solids
+from ssal.data.synthetic.solids import PART_COLUMNS, Solids, rotation_matrices
 
 FRONT, BACK = 90.0, 55.0  # metres of road built ahead of and behind the ego vehicle
 
@@ -218,8 +218,6 @@ def sample_scene(rng: np.random.Generator, style_weights: dict[str, float] | Non
 
 
 def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    from ssal.data.synthetic.solids import rotation_matrices
-
     return rotation_matrices(np.array([yaw]), np.array([pitch]), np.array([roll]))[0]
 
 
@@ -342,9 +340,10 @@ def _street_furniture(layout: _Layout, style: Style, rng: np.random.Generator) -
     road = layout.road
     kerb = road.half_width
     for side in (-1, 1):
-        if style.name == "highway":
-            dims, parts = A.wall(FRONT + BACK, 0.75, 0.3, reflectance=0.45)
-            layout.add_on_road(dims, parts, (FRONT - BACK) / 2, side * (kerb + 0.6), check=False)
+        if style.name == "highway":  # a guard rail, in 10 m pieces: long thin solids cull poorly
+            for s in np.arange(-BACK, FRONT, 10.0):
+                dims, parts = A.wall(10.0, 0.75, 0.3, reflectance=0.45)
+                layout.add_on_road(dims, parts, float(s) + 5.0, side * (kerb + 0.6), check=False)
             continue
         lamp_spacing = float(rng.uniform(22.0, 40.0))
         for s in np.arange(-BACK + rng.uniform(0, lamp_spacing), FRONT, lamp_spacing):
