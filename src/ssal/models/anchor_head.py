@@ -1,4 +1,4 @@
-"""The anchor region-proposal head (OpenPCDet AnchorHeadSingle): 1x1 convs predict, for every anchor, class
+"""The anchor region-proposal head (OpenPCDet AnchorHeadSingle): a 1x1 conv predicts, for every anchor, class
 logits, box residuals and direction-bin logits; its losses are sigmoid focal, smooth-L1 with sin-difference
 and direction cross-entropy, normalised by the number of positive anchors of each frame."""
 
@@ -32,21 +32,27 @@ class RpnOutput:
 
 
 class AnchorHead(nn.Module):
-    """(B, C_in, ny_f, nx_f) BEV features -> per-anchor predictions; owns the anchors and the target assigner."""
+    """(B, C_in, ny_f, nx_f) BEV features -> per-anchor predictions; owns the anchors and assigns their targets."""
 
     def __init__(self, cfg: ModelConfig, in_channels: int):
         super().__init__()
         self.cfg = cfg
         self.num_classes = len(cfg.class_names)
-        a = anchors_per_location(cfg)
+        self.num_anchors = anchors_per_location(cfg)
         self.num_dir_bins = cfg.anchor_head.num_dir_bins
-        self.conv_cls = nn.Conv2d(in_channels, a * self.num_classes, 1)
-        self.conv_box = nn.Conv2d(in_channels, a * CODE_SIZE, 1)
-        self.conv_dir = nn.Conv2d(in_channels, a * self.num_dir_bins, 1)
-        # Start every anchor at a 1 % foreground probability, so the focal loss is not swamped at step one.
-        nn.init.constant_(self.conv_cls.bias, -math.log((1 - 0.01) / 0.01))
-        nn.init.normal_(self.conv_box.weight, mean=0.0, std=0.001)
-        nn.init.zeros_(self.conv_box.bias)
+        # One 1x1 conv for the three outputs (a single pass over the map is about twice as fast on CPU as three);
+        # its channels are (anchor, [class logits, box residuals, direction logits]).
+        self.per_anchor = self.num_classes + CODE_SIZE + self.num_dir_bins
+        self.conv = nn.Conv2d(in_channels, self.num_anchors * self.per_anchor, 1)
+        weight = self.conv.weight.view(self.num_anchors, self.per_anchor, -1)
+        bias = self.conv.bias.view(self.num_anchors, self.per_anchor)
+        with torch.no_grad():
+            # Every anchor starts at a 1 % foreground probability, so the focal loss is not swamped at step one,
+            # and at its anchor box.
+            bias[:, :self.num_classes] = -math.log((1 - 0.01) / 0.01)
+            box = slice(self.num_classes, self.num_classes + CODE_SIZE)
+            weight[:, box].normal_(0.0, 0.001)
+            bias[:, box] = 0.0
         nx, ny = cfg.grid_size
         self.feature_size = (nx // cfg.feature_stride, ny // cfg.feature_stride)
         anchors, classes = generate_anchors(cfg, self.feature_size)
@@ -54,13 +60,9 @@ class AnchorHead(nn.Module):
         self.register_buffer("anchor_classes", classes, persistent=False)
 
     def forward(self, features: Tensor) -> RpnOutput:
-        b = features.shape[0]
-
-        def flat(x: Tensor, k: int) -> Tensor:
-            return x.permute(0, 2, 3, 1).reshape(b, -1, k)
-
-        return RpnOutput(flat(self.conv_cls(features), self.num_classes), flat(self.conv_box(features), CODE_SIZE),
-                         flat(self.conv_dir(features), self.num_dir_bins))
+        out = self.conv(features).permute(0, 2, 3, 1).reshape(features.shape[0], -1, self.per_anchor)
+        cls, box, direction = out.split([self.num_classes, CODE_SIZE, self.num_dir_bins], dim=-1)
+        return RpnOutput(cls, box, direction)
 
     def decode(self, out: RpnOutput) -> Tensor:
         """(B, N, 7) boxes: residuals applied to the anchors, heading resolved by the direction classifier."""

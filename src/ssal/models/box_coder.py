@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 CODE_SIZE = 7
-_MIN_SIZE = 1e-5  # keeps log() finite for degenerate boxes (zero-size padding)
+_MIN_SIZE = 1e-5  # keeps log() finite when encoding degenerate boxes (zero-size padding)
 
 
 def encode_boxes(boxes: Tensor, reference: Tensor) -> Tensor:
@@ -26,8 +26,9 @@ def encode_boxes(boxes: Tensor, reference: Tensor) -> Tensor:
 
 
 def decode_boxes(residuals: Tensor, reference: Tensor) -> Tensor:
-    """Boxes (..., 7) from ``residuals`` (..., 7) relative to ``reference`` (..., 7); inverse of ``encode_boxes``."""
-    xa, ya, za, dxa, dya, dza, ha = _unbind(reference)
+    """Boxes (..., 7) from ``residuals`` (..., 7) relative to ``reference`` (..., 7); inverse of ``encode_boxes``.
+    A zero-size reference (padding) decodes to a zero-size box at its centre."""
+    xa, ya, za, dxa, dya, dza, ha = reference[..., :CODE_SIZE].unbind(-1)
     xt, yt, zt, dxt, dyt, dzt, ht = residuals.unbind(-1)
     diagonal = torch.sqrt(dxa**2 + dya**2)
     return torch.stack((

