@@ -221,3 +221,17 @@ def test_cuda_gives_the_cpu_results(trained, scenes):
     loss, _ = gpu_model(gpu_batch)
     loss.backward()
     assert torch.isfinite(loss)
+    with torch.autocast("cuda", dtype=torch.bfloat16):  # what the engine's AMP does on CUDA
+        loss, logs = gpu_model(gpu_batch)
+    loss.backward()
+    assert all(torch.isfinite(v) for v in logs.values())
+
+
+def test_batches_that_do_not_fit_the_model_are_one_line_errors(scenes):
+    from ssal.errors import SsalError
+
+    model = build_detector(TINY, seed=0).train()
+    with pytest.raises(SsalError, match=r"batch\.points: expected points of shape \(P, 5\)"):
+        model(dict(scenes, points=scenes["points"][:, :4]))
+    with pytest.raises(SsalError, match=r"batch\.gt_boxes: expected gt_boxes of shape \(batch_size=2, M, 8\)"):
+        model(dict(scenes, gt_boxes=scenes["gt_boxes"][..., :7]))

@@ -140,3 +140,16 @@ def test_post_processing_thresholds_suppresses_caps_and_sorts():
     assert select_detections(boxes, scores, cfg).tolist() == [1, 3, 4]
     assert select_detections(boxes, scores, PostProcessingConfig(max_boxes=2)).tolist() == [1, 3]
     assert select_detections(boxes[:0], scores[:0], cfg).numel() == 0
+
+
+def test_proposals_are_top_scoring_boxes_after_nms_padded_to_a_fixed_count():
+    from ssal.models.proposal_layer import propose
+
+    boxes = torch.tensor([[_car(0, 0), _car(0.2, 0), _car(10, 0), _car(20, 0)]])
+    logits = torch.tensor([[[2.0, 0, 0], [3.0, 0, 0], [0, 1.0, 0], [0, 0, -1.0]]])
+    out = propose(boxes, logits, pre_nms=3, post_nms=5, nms_iou=0.7)
+    assert out.boxes.shape == (1, 5, 7) and out.cls_probs.shape == (1, 5, 3)
+    assert out.valid[0].tolist() == [True, True, False, False, False]  # box 3 is not in the top 3, box 0 suppressed
+    torch.testing.assert_close(out.boxes[0, :2], boxes[0, [1, 2]])
+    assert out.labels[0, :2].tolist() == [1, 2] and out.scores[0, 0] == torch.sigmoid(torch.tensor(3.0))
+    assert out.boxes[0, 2:].abs().sum() == 0

@@ -27,6 +27,7 @@ import hashlib
 import torch
 from torch import Tensor, nn
 
+from ssal.errors import SsalError
 from ssal.geometry import limit_period
 from ssal.models.anchor_head import AnchorHead
 from ssal.models.bev_backbone import BevBackbone
@@ -75,6 +76,7 @@ class PillarRCNN(nn.Module):
     def _first_stage(self, batch: dict):
         points = batch["points"]
         cfg = self.cfg
+        _check_batch(batch, cfg, self.training)
         max_pillars = cfg.vfe.max_pillars_train if self.training else cfg.vfe.max_pillars_test
         pillars = pillarize(points, cfg, max_pillars)
         canvas = scatter_to_bev(self.vfe(pillars), pillars.coords, int(batch["batch_size"]), cfg.grid_size)
@@ -117,3 +119,19 @@ class PillarRCNN(nn.Module):
                 frame["rcnn_hidden"] = out.cls_hidden[i, keep]
             results.append(frame)
         return results
+
+
+def _check_batch(batch: dict, cfg: ModelConfig, training: bool) -> None:
+    """One-line errors for batches that do not fit the model, instead of a shape error deep inside a layer."""
+    points = batch["points"]
+    columns = 1 + cfg.num_point_features
+    if points.ndim != 2 or points.shape[1] != columns:
+        raise SsalError(f"expected points of shape (P, {columns}) [batch_index, x, y, z, {cfg.num_point_features - 3}"
+                        f" more features] for model.num_point_features = {cfg.num_point_features}, got "
+                        f"{tuple(points.shape)}", "batch.points")
+    if training:
+        gt = batch.get("gt_boxes")
+        if gt is None or gt.ndim != 3 or gt.shape[0] != int(batch["batch_size"]) or gt.shape[2] != 8:
+            shape = None if gt is None else tuple(gt.shape)
+            raise SsalError(f"expected gt_boxes of shape (batch_size={batch['batch_size']}, M, 8) "
+                            f"[x, y, z, dx, dy, dz, heading, class_id] in training, got {shape}", "batch.gt_boxes")
