@@ -1,10 +1,11 @@
 """Speed of ``ssal synth``: frames/s per preset, one process and a worker pool, with the points it writes.
 
-    python benchmarks/synth.py [--frames 40] [--workers 2] [--repeats 3]
+    python benchmarks/synth.py [--frames 40] [--pool-frames 160] [--workers 2] [--repeats 3]
 
-Each row generates ``--frames`` frames into a temporary folder (scene, ray casting, labels, PNG and every file
-written) and reports the median over ``--repeats`` runs, all in this one run so that the rows compare. The pool
-row includes starting its processes (spawned: each imports numpy and torch). CPU ms/frame counts every process's
+Each row generates frames into a temporary folder (scene, ray casting, labels, PNG and every file written) and
+reports the median over ``--repeats`` runs, all in this one run so that the rows compare. The pool rows make
+``--pool-frames`` frames and include starting the processes (spawned: each imports numpy and torch, about a
+second of CPU), which is why a pool only pays off for larger datasets. CPU ms/frame counts every process's
 CPU time, so it holds steady when other work shares the machine and wall-clock rates do not. Targets (issue 3):
 at least 20 frames/s for ``small`` and 5 frames/s for ``kitti`` on 2 cores. The peak resident memory of this
 process is printed last (target: under 2 GB).
@@ -49,17 +50,20 @@ def _run(preset: str, frames: int, workers: int) -> tuple[float, float, float, f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument("--pool-frames", type=int, default=160)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     load = os.getloadavg()[0]
-    print(f"{args.frames} frames per run, median of {args.repeats} runs, {os.cpu_count()} cores, "
+    print(f"{args.frames} frames per run ({args.pool_frames} with a pool), median of {args.repeats} runs, "
+          f"{os.cpu_count()} cores, "
           f"load average {load:.1f} at the start (above the core count, wall-clock rates drop)\n")
     print(f"{'preset':<7} {'processes':>9} {'frames/s':>9} {'target':>7} {'CPU ms/frame':>13} {'points/frame':>13} "
           f"{'in camera view':>15}")
     for preset in ("small", "kitti"):
         for workers in (1, args.workers):
-            runs = [_run(preset, args.frames, workers) for _ in range(args.repeats)]
+            frames = args.frames if workers == 1 else args.pool_frames
+            runs = [_run(preset, frames, workers) for _ in range(args.repeats)]
             rate = statistics.median(r[0] for r in runs)
             cpu = statistics.median(r[1] for r in runs)
             points, in_view = runs[0][2], runs[0][3]
