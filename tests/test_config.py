@@ -16,7 +16,8 @@ def write(path, text):
 @pytest.fixture()
 def configs(tmp_path):
     write(tmp_path / "base.yaml", """
-        seed: 3
+        train:
+          epochs: 3
         data:
           root: data/kitti
           classes: [Car, Pedestrian, Cyclist]
@@ -32,14 +33,14 @@ def configs(tmp_path):
 def test_base_values_are_inherited_and_merged_key_by_key(configs):
     config = load_config(configs / "child.yaml")
     assert isinstance(config, Config)
-    assert config.seed == 3
+    assert config.train.epochs == 3
     assert config.data.root == "data/kitti" and config.data.fov_crop is False
     assert config.data.classes == ["Car", "Pedestrian", "Cyclist"]
 
 
 def test_overrides_parse_values_as_yaml(configs):
-    config = load_config(configs / "child.yaml", ["seed=7", "data.classes=[Car]", "data.root=/x"])
-    assert (config.seed, config.data.classes, config.data.root) == (7, ["Car"], "/x")
+    config = load_config(configs / "child.yaml", ["train.epochs=7", "data.root=/x", "augment.flip_x=false"])
+    assert (config.train.epochs, config.data.root, config.augment.flip_x) == (7, "/x", False)
 
 
 def test_misspelt_key_names_the_file_and_suggests_the_right_key(configs):
@@ -56,14 +57,25 @@ def test_misspelt_key_names_the_file_and_suggests_the_right_key(configs):
 
 
 def test_wrong_type_names_key_and_expectation(configs):
-    write(configs / "wrong.yaml", "seed: three\n")
-    with pytest.raises(SsalError, match=r"wrong\.yaml: seed: expected an integer, got str 'three'"):
+    write(configs / "wrong.yaml", "train:\n  epochs: three\n")
+    with pytest.raises(SsalError, match=r"wrong\.yaml: train\.epochs: expected an integer, got str 'three'"):
         load_config(configs / "wrong.yaml")
 
 
 def test_wrong_type_from_a_base_file_names_the_base(configs):
     write(configs / "base.yaml", "data:\n  root: 5\n")
     with pytest.raises(SsalError, match=r"base\.yaml: data\.root: expected a string, got int 5"):
+        load_config(configs / "child.yaml")
+
+
+def test_sections_must_agree_on_the_classes(configs):
+    with pytest.raises(SsalError, match=r"child\.yaml: model\.class_names: \[.*\] must equal data\.classes \['Car'\]"):
+        load_config(configs / "child.yaml", ["data.classes=[Car]"])
+
+
+def test_a_section_validation_names_its_key(configs):
+    with pytest.raises(SsalError, match=r"child\.yaml: model\.voxel_size: the x extent .* is not a multiple"):
+        write(configs / "child.yaml", "_base_: base.yaml\nmodel:\n  voxel_size: [0.3, 0.16, 4]\n")
         load_config(configs / "child.yaml")
 
 
@@ -95,6 +107,6 @@ def test_inheritance_loop_is_an_error(configs):
 
 def test_fingerprint_changes_with_any_value(configs):
     a = load_config(configs / "child.yaml")
-    b = load_config(configs / "child.yaml", ["seed=4"])
+    b = load_config(configs / "child.yaml", ["train.seed=4"])
     assert config_fingerprint(a) == config_fingerprint(load_config(configs / "child.yaml"))
     assert config_fingerprint(a) != config_fingerprint(b)
