@@ -11,7 +11,6 @@ import pytest
 
 from ssal.cli import main
 from ssal.data.kitti import KittiDataset
-from ssal.data.kitti_difficulty import kitti_difficulty
 from ssal.data.synthetic.generate import Synthesizer, generate
 from ssal.errors import SsalError
 

@@ -178,11 +178,10 @@ def test_a_scene_keeps_its_things_apart_and_on_the_ground():
     assert len(boxes) > 0
     ground = scene.ground.height(boxes[:, 0], boxes[:, 1])
     np.testing.assert_allclose(boxes[:, 2] - boxes[:, 5] / 2, ground, atol=1e-9)
-    for i in range(len(boxes)):
-        for j in range(i + 1, len(boxes)):
-            a = (boxes[i, 0], boxes[i, 1], boxes[i, 3] / 2, boxes[i, 4] / 2, math.cos(boxes[i, 6]), math.sin(boxes[i, 6]))
-            b = (boxes[j, 0], boxes[j, 1], boxes[j, 3] / 2, boxes[j, 4] / 2, math.cos(boxes[j, 6]), math.sin(boxes[j, 6]))
-            assert not _rectangles_overlap(a, b)
+    rects = [(b[0], b[1], b[3] / 2, b[4] / 2, math.cos(b[6]), math.sin(b[6])) for b in boxes]
+    for i in range(len(rects)):
+        for j in range(i + 1, len(rects)):
+            assert not _rectangles_overlap(rects[i], rects[j])
 
 
 def test_a_scan_has_kitti_density_and_knows_where_points_came_from():

@@ -143,7 +143,8 @@ def misc(rng: np.random.Generator, dims=None):
     l, w, h = dims or sample_size("Misc", rng)
     radius = min(0.35, h / 4)
     parts = [
-        part(BOX, (0, 0, (2 * radius + h) / 2), (l / 2, w / 2, (h - 2 * radius) / 2), reflectance=rng.uniform(0.1, 0.6)),
+        part(BOX, (0, 0, (2 * radius + h) / 2), (l / 2, w / 2, (h - 2 * radius) / 2),
+             reflectance=rng.uniform(0.1, 0.6)),
         part(BOX, (l / 2 - 0.2, 0, radius * 1.5), (0.2, 0.1, 0.04), reflectance=0.3),  # drawbar
         *_wheels((0.0,), w, radius, 0.1),
     ]
@@ -199,7 +200,8 @@ def cyclist(rng: np.random.Generator, dims=None):
     head_z = min(neck[2] + 0.15, h - head_radius)
     parts += [
         segment(hip, neck, min(0.15, w / 2 - 0.05), clothes),
-        part(ELLIPSOID, (neck[0] + 0.06, 0, head_z), (head_radius, 0.09, head_radius), reflectance=rng.uniform(0.1, 0.5)),
+        part(ELLIPSOID, (neck[0] + 0.06, 0, head_z), (head_radius, 0.09, head_radius),
+             reflectance=rng.uniform(0.1, 0.5)),
     ]
     for side, phase in ((-1, 1.0), (1, -1.0)):
         y = side * 0.1

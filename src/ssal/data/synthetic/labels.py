@@ -35,7 +35,7 @@ MIN_RAYS = 4
 UNKNOWN_TRUNCATION = 0.7
 MAX_TRUNCATION = 0.95
 HIDDEN = 0.98  # objects this hidden are not even a DontCare region
-_EDGES = np.array([(a, b) for a in range(8) for b in range(a + 1, 8) if bin(a ^ b).count("1") == 1])
+_EDGES = np.array([(a, b) for a in range(8) for b in range(a + 1, 8) if (a ^ b).bit_count() == 1])
 
 
 @dataclass

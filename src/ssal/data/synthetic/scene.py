@@ -301,8 +301,9 @@ def _backdrop(layout: _Layout, style: Style, rng: np.random.Generator) -> None:
                 dims, parts = A.tree(rng)
                 size = dims[0] + float(rng.uniform(0.0, 4.0))
             else:
-                dims, parts = A.building(float(rng.uniform(10.0, 20.0)), size, float(rng.uniform(*style.building_height)),
-                                         float(rng.uniform(0.25, 0.55)), facing=0, windows=False)
+                length = float(rng.uniform(10.0, 20.0))
+                height = float(rng.uniform(*style.building_height))
+                dims, parts = A.building(length, size, height, float(rng.uniform(0.25, 0.55)), facing=0, windows=False)
             layout.add_on_road(dims, parts, s + float(rng.normal(0, 3.0)), l + size / 2, turn=math.pi / 2, margin=0.0)
             l += size + float(rng.uniform(0.0, 6.0))
 

@@ -104,14 +104,16 @@ class Lidar:
         table[:len(solids)] = np.stack((solids.reflectance, solids.dropout, solids.scatter), axis=1)
         base, loss, scatter = table[surface].T
         on_ground = np.flatnonzero(surface == GROUND)
-        landing = origin.astype(np.float32) + distance[on_ground, None] * self.world_directions(rotation, rays[on_ground])
+        landing = (origin.astype(np.float32)
+                   + distance[on_ground, None] * self.world_directions(rotation, rays[on_ground]))
         base[on_ground] = ground.reflectance(landing[:, 0], landing[:, 1])
 
         # Weak echoes (dark, grazing, far) fade out; glass and foliage lose returns; some vanish at random.
         strength = base * (0.3 + 0.7 * incidence) * (20.0 / np.maximum(distance, 1.0)) ** 2
         fade = np.minimum(strength / model.weak_return, 1.0)
         keep = np.flatnonzero(rng.random(len(rays), dtype=np.float32) < fade * (1.0 - loss) * (1.0 - model.dropout))
-        rays, distance, base, incidence, scatter = rays[keep], distance[keep], base[keep], incidence[keep], scatter[keep]
+        rays, distance, base = rays[keep], distance[keep], base[keep]
+        incidence, scatter = incidence[keep], scatter[keep]
         noise = rng.standard_normal((2, len(rays)), dtype=np.float32)
         distance = distance + model.range_noise * noise[0] + np.abs(noise[1]) * scatter
         points = np.empty((len(rays), 4), dtype=np.float32)

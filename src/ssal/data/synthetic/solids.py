@@ -65,7 +65,7 @@ class Solids:
         return len(self.kind)
 
     @classmethod
-    def from_parts(cls, parts: np.ndarray, poses: np.ndarray, owner: np.ndarray) -> "Solids":
+    def from_parts(cls, parts: np.ndarray, poses: np.ndarray, owner: np.ndarray) -> Solids:
         """Place parts (S, PART_COLUMNS), each given in its owner's frame, with owner poses (S, 4)
         ``(x, y, z, yaw)`` (z: the ground under the owner)."""
         parts = np.asarray(parts, dtype=np.float64).reshape(-1, PART_COLUMNS)
@@ -82,7 +82,7 @@ class Solids:
         )
 
     @classmethod
-    def empty(cls) -> "Solids":
+    def empty(cls) -> Solids:
         return cls.from_parts(np.zeros((0, PART_COLUMNS)), np.zeros((0, 4)), np.zeros(0))
 
     def corners(self) -> np.ndarray:
