@@ -11,6 +11,8 @@ from ssal.errors import SsalError
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "synth", help="generate a synthetic KITTI-like LiDAR dataset",
+        usage="ssal synth --out DIR --frames N [--val-frames M] --seed S [--preset NAME] [--overwrite] [--workers K]\n"
+              "       ssal synth compare --synthetic DIR --real DIR [--png FILE] [--max-frames N]",
         description="Write a synthetic dataset in the KITTI object layout (velodyne, label_2, calib, planes, "
                     "image_2, ImageSets). The same seed writes the same bytes.")
     parser.add_argument("--out", metavar="DIR", help="output folder (new or empty, or see --overwrite)")
