@@ -90,6 +90,10 @@ class Round:
     completed: str | None = None
     notes: list[str] = field(default_factory=list)
 
+    def __post_init__(self):
+        if self.status == "complete" and self.completed is None:
+            self.completed = self.created  # bought from an oracle: labelled when bought
+
     @property
     def is_pending(self) -> bool:
         return self.status == "pending"
@@ -281,10 +285,19 @@ class Ledger:
 
     # --------------------------------------------------------------------------------------------- storage
     def to_dict(self) -> dict:
+        """The JSON form; ``spent``, ``fraction`` and each round's ``spent``/``cumulative`` are for readers and
+        are recomputed on load."""
+        rounds, boxes, frames = [], 0, 0
+        for item in self.rounds:
+            value = item.to_dict(self.classes)
+            if value["spent"] is not None:
+                boxes, frames = boxes + value["spent"]["boxes"], frames + value["spent"]["frames"]
+            value["cumulative"] = {"boxes": boxes, "frames": frames}
+            rounds.append(value)
         return {
             "kind": KIND, "version": VERSION, "dataset": self.identity.to_dict(), "mode": self.mode,
             "denominator": self.denominator, "spent": self.spent(), "fraction": self.fraction(),
-            "pool": list(self.pool), "rounds": [r.to_dict(self.classes) for r in self.rounds],
+            "pool": list(self.pool), "rounds": rounds,
         }
 
     def save(self, path: str | os.PathLike) -> Path:

@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ssal.active.npy_stream import NpyAppender
-from ssal.active.segments import box_frame_index, counts_from_offsets
+from ssal.active.segments import box_frame_index, counts_from_offsets, frame_chunks
 from ssal.atomic import atomic_write_json
 from ssal.errors import SsalError
 
@@ -177,7 +177,7 @@ class PoolOutputs:
         """Write these outputs as a store folder (streaming, chunk by chunk)."""
         fields = {name: values.shape[1:] for name, values in self.arrays.items()}
         with PoolOutputsWriter(path, self.classes, fields, self.info) as writer:
-            for start, stop in _frame_chunks(self.offsets):
+            for start, stop in frame_chunks(self.offsets):
                 rows = slice(int(self.offsets[start]), int(self.offsets[stop]))
                 block = {name: np.asarray(values[rows]) for name, values in self.arrays.items()}
                 writer.append_block(self.frame_ids[start:stop], self.counts()[start:stop], block)
@@ -280,16 +280,6 @@ def merge_outputs(parts: Sequence[PoolOutputs], path: str | os.PathLike, order: 
             frame = parts[p].frame(i)
             writer.append(fid, **frame)
     return Path(path)
-
-
-def _frame_chunks(offsets: np.ndarray, rows: int = 1 << 16):
-    n = len(offsets) - 1
-    start = 0
-    while start < n:
-        stop = int(np.searchsorted(offsets, offsets[start] + rows, side="right")) - 1
-        stop = min(max(stop, start + 1), n)
-        yield start, stop
-        start = stop
 
 
 def _check_consistent(outputs: PoolOutputs) -> None:

@@ -16,17 +16,27 @@ from ssal.active.budget import Budget
 from ssal.active.config import ActiveConfig
 from ssal.active.ledger import LedgerView
 from ssal.active.outputs import PoolOutputs
-from ssal.active.segments import segment_mean
+from ssal.active.segments import gather_rows, segment_mean
 from ssal.active.strategies.base import (Ranking, expected_costs, labelled_positions, make_ranking,
                                          predicted_counts, unlabelled_positions)
 from ssal.active.strategies.distances import NearestDistance
 
 
-def frame_features(outputs: PoolOutputs) -> np.ndarray:
-    """(N, F) L2-normalised mean RoI feature of every frame (zero rows for frames without boxes)."""
-    means = segment_mean(outputs.roi_features, outputs.offsets)
+def frame_features(outputs: PoolOutputs, positions: np.ndarray | None = None, name: str = "roi_features"
+                   ) -> np.ndarray:
+    """(M, F) L2-normalised mean of ``name`` rows (RoI features) of frames ``positions`` (default: every frame);
+    zero rows for frames without boxes."""
+    means = frame_means(outputs, positions, name)
     norms = np.linalg.norm(means, axis=1, keepdims=True)
     return np.where(norms > 0, means / np.maximum(norms, 1e-12), 0.0).astype(np.float32)
+
+
+def frame_means(outputs: PoolOutputs, positions: np.ndarray | None, name: str) -> np.ndarray:
+    """(M, F) mean of ``name`` rows over each frame of ``positions`` (default: all), reading only their rows."""
+    if positions is None:
+        return segment_mean(outputs.arrays[name], outputs.offsets)
+    rows, offsets = gather_rows(outputs.offsets, positions)
+    return segment_mean(np.asarray(outputs.arrays[name][rows]), offsets)
 
 
 def rank(outputs: PoolOutputs, view: LedgerView, budget: Budget, rng: np.random.Generator,

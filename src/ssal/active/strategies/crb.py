@@ -31,7 +31,7 @@ from ssal.active.segments import segment_count, segment_mean
 from ssal.active.strategies.badge import kmeans_pp
 from ssal.active.strategies.base import (Ranking, binary_entropy, expected_costs, labelled_positions,
                                          make_ranking, predicted_counts, unlabelled_positions)
-from ssal.active.strategies.coreset import frame_features
+from ssal.active.strategies.coreset import frame_features, frame_means
 
 GRID = 400
 
@@ -75,9 +75,9 @@ def rank(outputs: PoolOutputs, view: LedgerView, budget: Budget, rng: np.random.
     # stage 2: RPS
     if crb.embedding == "grad_embeddings":
         outputs.require(["grad_embeddings"], "crb with embedding: grad_embeddings")
-        embed = segment_mean(outputs.grad_embeddings, outputs.offsets)[positions[candidates]]
+        embed = frame_means(outputs, positions[candidates], "grad_embeddings")
     else:
-        embed = frame_features(outputs)[positions[candidates]]
+        embed = frame_features(outputs, positions[candidates])
     seeds, seed_distance, _ = kmeans_pp(embed, np.ones(k1), k2, k2, rng)
     prototypes = candidates[seeds]
 
