@@ -27,7 +27,8 @@ def register(subparsers) -> None:
     parser.set_defaults(run=run_generate)
 
     actions = parser.add_subparsers(dest="synth_command", metavar="ACTION")
-    compare = actions.add_parser("compare", prog="ssal synth compare", help="print synthetic vs real statistics side by side, draw a BEV picture")
+    compare = actions.add_parser("compare", prog="ssal synth compare",
+                                 help="print synthetic vs real statistics side by side, draw a BEV picture")
     compare.add_argument("--synthetic", required=True, metavar="DIR", help="synthetic dataset (KITTI layout)")
     compare.add_argument("--real", required=True, metavar="DIR", help="real KITTI frames (KITTI layout)")
     compare.add_argument("--png", metavar="FILE", help="write a BEV picture of one frame of each")
