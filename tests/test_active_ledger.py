@@ -74,6 +74,7 @@ def test_ledger_round_trips_exactly(tmp_path):
     path = ledger.save(tmp_path / "ledger.json")
     loaded = Ledger.load(path)
     assert loaded.to_dict() == ledger.to_dict()
+    assert loaded.to_dict()["rounds"][1]["cumulative"]["boxes"] == ledger.spent()["boxes"]
     assert loaded.labelled == ledger.labelled
     assert loaded.unlabelled == ledger.unlabelled
     assert set(loaded.labelled).isdisjoint(loaded.unlabelled)
