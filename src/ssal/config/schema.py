@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ssal.active.config import ActiveConfig
 from ssal.data.augment import AugmentConfig
 from ssal.data.config import DataConfig
 from ssal.engine.config import TrainConfig
@@ -17,12 +18,18 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    active: ActiveConfig = field(default_factory=ActiveConfig)
 
     def validate(self) -> None:
         if list(self.model.class_names) != list(self.data.classes):
             raise SsalError(f"{self.model.class_names} must equal data.classes {self.data.classes} "
                             "(same classes, same order: class id = position + 1)",
                             "model.class_names")
+        for key in ("class_weights", "entropy_weights"):
+            weights = getattr(self.active.cal, key)
+            if weights is not None and len(weights) != len(self.data.classes):
+                raise SsalError(f"{len(weights)} weights for {len(self.data.classes)} classes {self.data.classes}",
+                                f"active.cal.{key}")
         for name in self.augment.sample_groups:
             if name not in self.data.classes:
                 raise SsalError(f"class {name!r} is not in data.classes {self.data.classes}",
