@@ -1,6 +1,6 @@
 """Speed and memory of pillar_rcnn per model preset, on realistic point clouds, 2 CPU threads.
 
-    python benchmarks/detector.py [--configs tiny,cpu] [--repeats 7] [--batch 4]
+    python benchmarks/detector.py [--configs tiny,cpu] [--repeats 7] [--batch 4] [--device cpu|cuda]
 
 For each preset: training frames/s (forward + targets + losses + backward + Adam step, batch 4), inference frames/s
 (pillarisation to post-processed boxes, no_grad, batch 4), where one inference pass spends its time, and the peak
@@ -83,7 +83,7 @@ def lidar_scene(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     distance = np.minimum(ground, _ray_box_distance(directions, solids).min(axis=1))
     hit = (distance < 80.0) & (rng.random(len(distance)) > 0.1)  # range limit and 10 % dropout
     distance = distance[hit] + rng.normal(0.0, 0.02, hit.sum())
-    xyz = directions[hit] * distance[:, None] + np.array([0.0, 0.0, 0.0])
+    xyz = directions[hit] * distance[:, None]
     intensity = rng.uniform(0.0, 1.0, (len(xyz), 1))
     return np.concatenate((xyz, intensity), axis=1).astype(np.float32), objects.astype(np.float32)
 
@@ -129,7 +129,7 @@ def _timed(fn, repeats: int, warmup: int = 2) -> tuple[float, float, float]:
     return statistics.median(times), min(times), max(0.0, others / wall)
 
 
-def _inference_breakdown(model, batch, repeats: int) -> dict[str, float]:
+def _inference_breakdown(model, batch, repeats: int, sync) -> dict[str, float]:
     """Median milliseconds per stage of one inference pass (batch)."""
     from ssal.models.map_to_bev import scatter_to_bev
     from ssal.models.pillar_vfe import pillarize
@@ -139,6 +139,7 @@ def _inference_breakdown(model, batch, repeats: int) -> dict[str, float]:
     stages: dict[str, list[float]] = {}
 
     def tick(name, start):
+        sync()
         stages.setdefault(name, []).append((time.perf_counter() - start) * 1000)
         return time.perf_counter()
 
@@ -164,7 +165,7 @@ def _inference_breakdown(model, batch, repeats: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in stages.items()}
 
 
-def run_preset(name: str, repeats: int, batch_size: int) -> dict:
+def run_preset(name: str, repeats: int, batch_size: int, device: str) -> dict:
     from ssal.models import build_detector, load_model_config
 
     torch.set_num_threads(2)
@@ -172,8 +173,13 @@ def run_preset(name: str, repeats: int, batch_size: int) -> dict:
     rng = np.random.default_rng(0)
     scenes = [lidar_scene(rng) for _ in range(batch_size)]
     batch = make_batch(scenes, cfg)
-    model = build_detector(cfg, seed=0)
+    batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+    model = build_detector(cfg, seed=0).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def sync():
+        if device != "cpu":
+            torch.cuda.synchronize()
 
     def train_step():
         model.train()
@@ -181,16 +187,20 @@ def run_preset(name: str, repeats: int, batch_size: int) -> dict:
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+        sync()
 
     def infer():
         model.eval()
         with torch.no_grad():
             model(batch)
+        sync()
 
     train_s, train_best, train_foreign = _timed(train_step, repeats)
     infer_s, infer_best, infer_foreign = _timed(infer, repeats)
     model.eval()
-    breakdown = _inference_breakdown(model, batch, repeats)
+    breakdown = _inference_breakdown(model, batch, repeats, sync)
+    peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2 if device == "cpu"
+            else torch.cuda.max_memory_allocated() / 1024**3)
     return {
         "preset": name, "grid": "x".join(map(str, cfg.grid_size)),
         "points/frame": int(len(batch["points"]) / batch_size),
@@ -198,14 +208,15 @@ def run_preset(name: str, repeats: int, batch_size: int) -> dict:
         "train frames/s": batch_size / train_s, "(best)": batch_size / train_best,
         "infer frames/s": batch_size / infer_s, "(best) ": batch_size / infer_best,
         "foreign cores": max(train_foreign, infer_foreign),
-        "peak RSS (GB)": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+        "peak RSS (GB)" if device == "cpu" else "peak GPU memory (GB)": peak,
         "breakdown": breakdown,
     }
 
 
 def _table(rows: list[dict]) -> str:
+    memory = "peak RSS (GB)" if "peak RSS (GB)" in rows[0] else "peak GPU memory (GB)"
     keys = ["preset", "grid", "points/frame", "params (M)", "train frames/s", "(best)", "infer frames/s", "(best) ",
-            "peak RSS (GB)", "foreign cores"]
+            memory, "foreign cores"]
     lines = ["| " + " | ".join(keys + ["target (train / infer)"]) + " |", "|" + "---|" * (len(keys) + 1)]
     for row in rows:
         train_target, infer_target = TARGETS.get(row["preset"], (None, None))
@@ -225,19 +236,24 @@ def main() -> None:
     parser.add_argument("--configs", default="tiny,cpu", help="comma-separated presets from configs/_models")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--device", default="cpu", help="cpu (2 threads) or cuda")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(run_preset(args.worker, args.repeats, args.batch)))
+        print(json.dumps(run_preset(args.worker, args.repeats, args.batch, args.device)))
         return
     rows = []
     load_before = os.getloadavg()[0]
     for name in args.configs.split(","):
         env = dict(os.environ, OMP_NUM_THREADS="2")
         result = subprocess.run([sys.executable, __file__, "--worker", name, "--repeats", str(args.repeats),
-                                 "--batch", str(args.batch)], capture_output=True, text=True, env=env, check=True)
+                                 "--batch", str(args.batch), "--device", args.device], capture_output=True, text=True,
+                                env=env)
+        if result.returncode:
+            sys.exit(f"preset {name} failed:\n{result.stderr}")
         rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
-    print(f"pillar_rcnn, batch {args.batch}, 2 threads, torch {torch.__version__}, medians of {args.repeats}; "
+    where = "2 CPU threads" if args.device == "cpu" else torch.cuda.get_device_name()
+    print(f"pillar_rcnn, batch {args.batch}, {where}, torch {torch.__version__}, medians of {args.repeats}; "
           f"1-min load average {load_before:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print()
     print(_table(rows))
