@@ -66,6 +66,17 @@ SCENES = [
 ]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """A training step is thousands of small ops; on a shared 2-core machine a second intra-op thread that is
+    descheduled stalls every one of them (seen: 0.16 s -> 4.5 s per step while another process ran). Results do
+    not depend on the thread count; speed is measured in benchmarks/detector.py, not here."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def scenes():
     generator = torch.Generator().manual_seed(0)
@@ -73,7 +84,7 @@ def scenes():
 
 
 @pytest.fixture(scope="module")
-def trained(scenes):
+def trained(scenes, one_thread):
     """A tiny pillar_rcnn overfitted to the two scenes, and its loss curve."""
     model = build_detector(TINY, seed=0).train()
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
