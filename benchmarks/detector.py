@@ -257,6 +257,10 @@ def main() -> None:
           f"1-min load average {load_before:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print()
     print(_table(rows))
+    busy = [r["preset"] for r in rows if r["foreign cores"] > 0.2]
+    if busy:
+        print(f"\nwarning: other processes kept > 0.2 cores busy while timing {', '.join(busy)}; two intra-op threads "
+              "stall badly when one of them is descheduled, so these numbers understate the model: rerun when quiet.")
 
 
 if __name__ == "__main__":
