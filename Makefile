@@ -19,5 +19,12 @@ $(STAMP): pyproject.toml
 test: install
 	OMP_NUM_THREADS=2 $(BIN)/python -m pytest tests
 
+# The main job on the built-in synthetic world; resumable (run it again to continue).
+demo: install
+	OMP_NUM_THREADS=2 $(BIN)/ssal demo --out runs/demo
+
+bench: install
+	for script in benchmarks/*.py; do echo "== $$script"; OMP_NUM_THREADS=2 $(BIN)/python $$script || exit 1; done
+
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

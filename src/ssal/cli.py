@@ -15,6 +15,7 @@ from ssal.errors import SsalError, SsalWarning
 
 # Order = order in `ssal --help`.
 COMMAND_MODULES = (
+    "ssal.commands.demo",
     "ssal.commands.data",
     "ssal.commands.synth",
     "ssal.commands.train",
