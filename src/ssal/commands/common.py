@@ -25,7 +25,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     """``--config FILE`` or ``--format NAME --root DIR``."""
     add_config_arguments(parser, required=False)
-    parser.add_argument("--format", choices=("kitti",), help="dataset layout (without --config)")
+    parser.add_argument("--format", choices=("kitti", "waymo"),
+                        help="dataset layout (without --config): kitti, or waymo (OpenPCDet's processed layout)")
     parser.add_argument("--root", metavar="DIR", help="dataset folder (without --config)")
 
 
@@ -39,5 +40,5 @@ def dataset_from_args(args: argparse.Namespace):
         config = config_from_args(args)
         return dataset_from_config(config.data), list(config.data.classes)
     if not (args.format and args.root):
-        raise SsalError("give --config FILE, or --format kitti --root DIR", "arguments")
+        raise SsalError("give --config FILE, or --format kitti|waymo --root DIR", "arguments")
     return open_dataset(args.format, args.root), None

@@ -18,6 +18,11 @@ class DataConfig:
     info_files: dict[str, str] = field(default_factory=dict)  # split -> info pickle, overriding the default places
     fov_crop: bool = True  # KITTI: keep only points in the camera image, as the labels cover only that
     train_repeat: int = 1  # passes over the labelled frames per epoch (OpenPCDet's REPEAT, for small labelled sets)
+    # Waymo: split -> k, keep every k-th frame of the split (OpenPCDet's SAMPLED_INTERVAL; the paper: train 20,
+    # val 10); splits not named keep every frame.
+    sampled_interval: dict[str, int] = field(default_factory=dict)
+    drop_nlz_points: bool = False  # Waymo: drop points in no-label zones (OpenPCDet's Waymo configs keep them)
+    processed_data_tag: str = "waymo_processed_data_v0_5_0"  # Waymo: the folder OpenPCDet's processing wrote
 
     def validate(self) -> None:
         if not self.classes:
@@ -26,3 +31,6 @@ class DataConfig:
             raise SsalError(f"expected an integer >= 1, got {self.train_repeat}", "train_repeat")
         if len(set(self.classes)) != len(self.classes):
             raise SsalError(f"classes repeat: {self.classes}", "classes")
+        for split, interval in self.sampled_interval.items():
+            if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+                raise SsalError(f"expected an integer >= 1, got {interval!r}", f"sampled_interval.{split}")

@@ -6,15 +6,18 @@ import os
 
 from ssal.data.config import DataConfig
 from ssal.data.kitti import KittiDataset
+from ssal.data.waymo import WaymoDataset
 from ssal.errors import SsalError
 
-FORMATS = ("kitti",)
+FORMATS = ("kitti", "waymo")
 
 
 def open_dataset(format: str, root: str | os.PathLike, **options):
     """A dataset reader for ``format`` at ``root``."""
     if format == "kitti":
         return KittiDataset(root, **options)
+    if format == "waymo":
+        return WaymoDataset(root, **options)
     raise SsalError(f"unknown dataset format {format!r} (known: {', '.join(FORMATS)})", "--format")
 
 
@@ -23,4 +26,7 @@ def dataset_from_config(data: DataConfig):
         raise SsalError("data.root is empty: set it in the config or pass --data-root DIR", "data.root")
     if data.format == "kitti":
         return KittiDataset(data.root, fov_crop=data.fov_crop, info_files=data.info_files)
+    if data.format == "waymo":
+        return WaymoDataset(data.root, sampled_interval=data.sampled_interval, drop_nlz_points=data.drop_nlz_points,
+                            info_files=data.info_files, processed_data_tag=data.processed_data_tag)
     return open_dataset(data.format, data.root)

@@ -60,6 +60,18 @@ class KittiAnnotations(Annotations):
 
 
 @dataclass
+class WaymoAnnotations(Annotations):
+    """Waymo objects as OpenPCDet's processed infos hold them, row for row. ``difficulty`` is the evaluation level:
+    2 (LEVEL_2) for objects labelled so or holding <= 5 LiDAR points, else 1 (LEVEL_1); ``num_points_in_gt``
+    counts the points of all five LiDARs, as Waymo's labels do."""
+
+    obj_ids: np.ndarray = _empty(0, "<U32")  # the object's id, the same in every frame of its sequence
+    tracking_difficulty: np.ndarray = _empty(0, np.int8)  # Waymo's tracking_difficulty_level (0 unknown, 1, 2)
+    speed_global: np.ndarray = _empty((0, 2), np.float32)  # m/s, x and y of the global (world) frame
+    accel_global: np.ndarray = _empty((0, 2), np.float32)  # m/s^2, same frame
+
+
+@dataclass
 class FrameInfo:
     """Everything known about one frame except its points."""
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from ssal import __version__
 from ssal.atomic import atomic_write_bytes
-from ssal.data.frame import Annotations, FrameInfo, KittiAnnotations
+from ssal.data.frame import Annotations, FrameInfo, KittiAnnotations, WaymoAnnotations
 from ssal.data.kitti_calib import Calibration
 from ssal.data.kitti_label import KittiLabels
 from ssal.errors import SsalError
@@ -50,14 +50,24 @@ def load_infos(path: str | os.PathLike) -> list[FrameInfo]:
         raise SsalError("info file not found", path) from None
     except Exception as error:  # a truncated or foreign pickle raises many types
         raise SsalError(f"not a readable info pickle ({error.__class__.__name__}: {error})", path) from None
-    if isinstance(payload, dict) and payload.get("format") == FORMAT:
+    return infos_from_payload(payload, path)
+
+
+def is_ssal_infos(payload) -> bool:
+    """Whether an unpickled info file is in our format (else it may be OpenPCDet's)."""
+    return isinstance(payload, dict) and payload.get("format") == FORMAT
+
+
+def infos_from_payload(payload, where) -> list[FrameInfo]:
+    """``load_infos`` of an already unpickled file (``where`` names it in errors)."""
+    if is_ssal_infos(payload):
         if payload.get("version") != VERSION:
             raise SsalError(f"info format version {payload.get('version')} is not supported (expected {VERSION}); "
-                            "regenerate with `ssal data create-infos`", path)
-        return [_frame_from_dict(frame, path) for frame in payload["frames"]]
+                            "regenerate with `ssal data create-infos`", where)
+        return [_frame_from_dict(frame, where) for frame in payload["frames"]]
     if isinstance(payload, list) and all(isinstance(f, dict) and "point_cloud" in f for f in payload):
-        return [_frame_from_openpcdet(frame, path) for frame in payload]
-    raise SsalError("neither an ssal info file nor OpenPCDet kitti infos", path)
+        return [_frame_from_openpcdet(frame, where) for frame in payload]
+    raise SsalError("neither an ssal info file nor OpenPCDet kitti infos", where)
 
 
 def _frame_to_dict(info: FrameInfo) -> dict:
@@ -73,7 +83,7 @@ def _frame_to_dict(info: FrameInfo) -> dict:
     }
 
 
-_ANNOTATION_TYPES = {cls.__name__: cls for cls in (Annotations, KittiAnnotations)}
+_ANNOTATION_TYPES = {cls.__name__: cls for cls in (Annotations, KittiAnnotations, WaymoAnnotations)}
 
 
 def _frame_from_dict(frame: dict, where) -> FrameInfo:

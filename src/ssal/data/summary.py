@@ -11,6 +11,12 @@ import numpy as np
 from ssal.data.frame import FrameInfo
 
 DIFFICULTY_NAMES = {0: "Easy", 1: "Moderate", 2: "Hard", -1: "none"}
+# The difficulty columns of each dataset: (level, heading), and what the levels mean.
+LEVEL_COLUMNS = {
+    "kitti": (((0, "Easy"), (1, "Moderate"), (2, "Hard"), (-1, "none")),
+              "exclusive levels; 'none' fails all three"),
+    "waymo": (((1, "LEVEL_1"), (2, "LEVEL_2")), "LEVEL_2: labelled so or <= 5 points"),
+}
 
 
 @dataclass
@@ -22,11 +28,15 @@ class SplitSummary:
     boxes: dict[str, Counter] = field(default_factory=dict)  # class -> Counter(difficulty -> count)
     dontcare: int = 0
     unlabelled_frames: int = 0
+    dataset: str = "kitti"  # which difficulty levels the boxes carry (``LEVEL_COLUMNS``)
 
 
 def summarize_split(dataset, split: str, infos: list[FrameInfo], source: str) -> SplitSummary:
-    points = np.array([_point_count(dataset.root / info.points_path, info.num_point_features) for info in infos])
-    summary = SplitSummary(split=split, frames=len(infos), source=source, points=points)
+    counter = getattr(dataset, "count_points", None)  # the reader knows its point files; else headerless float32
+    points = np.array([counter(info) if counter else _point_count(dataset.root / info.points_path,
+                                                                   info.num_point_features) for info in infos])
+    summary = SplitSummary(split=split, frames=len(infos), source=source, points=points,
+                           dataset=getattr(dataset, "name", "kitti"))
     for info in infos:
         if info.annos is None:
             summary.unlabelled_frames += 1
@@ -45,15 +55,20 @@ def format_summary(summaries: list[SplitSummary], classes: list[str] | None = No
     for s in summaries:
         if not s.boxes and not s.unlabelled_frames:
             continue
-        lines += ["", f"boxes in split '{s.split}' by class and difficulty (exclusive levels; 'none' fails all three)"]
-        lines.append(f"  {'class':<16}{'Easy':>8}{'Moderate':>10}{'Hard':>8}{'none':>8}{'total':>9}")
+        levels, meaning = LEVEL_COLUMNS.get(s.dataset, LEVEL_COLUMNS["kitti"])
+        lines += ["", f"boxes in split '{s.split}' by class and difficulty ({meaning})"]
+        widths = [max(8, len(heading) + 2) for _, heading in levels]
+        header = "".join(f"{heading:>{w}}" for (_, heading), w in zip(levels, widths))
+        lines.append(f"  {'class':<16}{header}{'total':>9}")
         names = list(classes) if classes else sorted(s.boxes, key=lambda n: -sum(s.boxes[n].values()))
         for name in names:
             counts = s.boxes.get(name, Counter())
-            row = "".join(f"{counts[level]:>{w}}" for level, w in ((0, 8), (1, 10), (2, 8), (-1, 8)))
+            row = "".join(f"{counts[level]:>{w}}" for (level, _), w in zip(levels, widths))
             lines.append(f"  {name:<16}{row}{sum(counts.values()):>9}")
-        lines.append(f"  DontCare regions: {s.dontcare}" + (f"; frames without labels: {s.unlabelled_frames}"
-                                                            if s.unlabelled_frames else ""))
+        notes = [f"DontCare regions: {s.dontcare}"] if s.dataset == "kitti" else []
+        notes += [f"frames without labels: {s.unlabelled_frames}"] if s.unlabelled_frames else []
+        if notes:
+            lines.append("  " + "; ".join(notes))
     return "\n".join(lines)
 
 
