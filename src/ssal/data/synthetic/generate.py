@@ -109,7 +109,7 @@ def generate(out: str | os.PathLike, frames: int, seed: int, val_frames: int = 0
     _check_count(workers, "--workers", minimum=1)
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise SsalError(f"must be a non-negative integer, got {seed!r}", "--seed")
-    chosen = get_preset(preset)
+    chosen = get_preset(preset, "kitti")
     root = kitti_writer.prepare_output(out, overwrite)
     total = frames + val_frames
     started = time.perf_counter()
