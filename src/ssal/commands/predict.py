@@ -9,9 +9,11 @@ from ssal.commands.common import add_config_arguments, config_from_args
 
 def register(subparsers) -> None:
     for name, helptext, runner in (
-        ("predict", "detections of a checkpoint on a split (KITTI result files + a pickle with RoI features)",
+        ("predict", "detections of a checkpoint on a split (a pickle with RoI features; KITTI result files for "
+                    "KITTI data)",
          run_predict),
-        ("evaluate", "predict, then KITTI AP (R11/R40; 2-D, BEV, 3-D, AOS) into OUT/metrics.json", run_evaluate),
+        ("evaluate", "predict, then KITTI AP (R11/R40; 2-D, BEV, 3-D, AOS) or Waymo AP/APH (LEVEL_1/2) into "
+                     "OUT/metrics.json", run_evaluate),
     ):
         parser = subparsers.add_parser(name, help=helptext)
         add_config_arguments(parser)
@@ -45,12 +47,11 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from ssal.eval import format_kitti_table
-    from ssal.pipeline.prediction import evaluate_frames, save_metrics
+    from ssal.pipeline.prediction import evaluate_frames, format_metrics, save_metrics
 
     config, infos, predictions, is_main = _predict(args)
     if is_main:
         metrics = evaluate_frames(config, infos, predictions)
-        print(format_kitti_table(metrics))
+        print(format_metrics(config, metrics))
         print(f"metrics: {save_metrics(args.out, metrics)}")
     return 0

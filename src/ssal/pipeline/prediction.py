@@ -1,8 +1,8 @@
 """Run a trained detector over a split, save what it found, and score it (``ssal predict`` / ``ssal evaluate``).
 
-Outputs in ``OUT``: ``results/<frame>.txt`` in KITTI result format (the official devkit reads them as they are),
-``predictions.pkl`` (per frame: boxes, scores, labels, class probabilities, 256-d RoI features), and after an
-evaluation ``metrics.json`` (the evaluator's JSON).
+Outputs in ``OUT``: ``results/<frame>.txt`` in KITTI result format (KITTI data; the official devkit reads them as
+they are), ``predictions.pkl`` (per frame: boxes, scores, labels, class probabilities, 256-d RoI features), and
+after an evaluation ``metrics.json`` (the evaluator's JSON: KITTI AP, or Waymo AP/APH at LEVEL_1 and LEVEL_2).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ssal.data.loader import DetectionDataset, collate
 from ssal.engine import load_weights, predict
 from ssal.engine.distributed import DistContext
 from ssal.errors import SsalError
-from ssal.eval import evaluate_kitti
+from ssal.eval import evaluate_kitti, evaluate_waymo, format_kitti_table
 from ssal.models import build_detector
 
 PREDICTION_KEYS = ("boxes", "scores", "labels", "cls_probs", "roi_features")
@@ -60,12 +60,49 @@ def evaluate_frames(config: Config, infos: Sequence[FrameInfo], predictions: Seq
     """The evaluator's result for ``predictions`` against the ground truth in ``infos``."""
     if any(info.annos is None for info in infos):
         raise SsalError("the split has frames without labels; nothing to evaluate against", "evaluate")
+    if config.data.format == "waymo":
+        return evaluate_waymo([waymo_ground_truth(info) for info in infos],
+                              [waymo_detections(p, config.data.classes) for p in predictions],
+                              classes=tuple(config.data.classes))
     if config.data.format != "kitti":
         raise SsalError(f"evaluation of {config.data.format!r} data is not available yet", "data.format")
     ground_truth = [ground_truth_labels(info) for info in infos]
     detections = [detections_to_kitti(p["boxes"], p["scores"], p["labels"], config.data.classes, info)
                   for info, p in zip(infos, predictions)]
     return evaluate_kitti(ground_truth, detections, classes=tuple(config.data.classes))
+
+
+def waymo_ground_truth(info: FrameInfo) -> dict[str, np.ndarray]:
+    """A frame's labels as ``evaluate_waymo`` reads them (difficulty: the frame's LEVEL_1/LEVEL_2)."""
+    annos = info.annos
+    return {"boxes": annos.gt_boxes_lidar[:, :7], "names": annos.name, "num_points": annos.num_points_in_gt,
+            "difficulty": annos.difficulty}
+
+
+def waymo_detections(prediction: dict[str, np.ndarray], classes: Sequence[str]) -> dict[str, np.ndarray]:
+    """A frame's detections as ``evaluate_waymo`` reads them (class ids are 1-based)."""
+    labels = np.asarray(prediction["labels"], dtype=np.int64).reshape(-1)
+    return {"boxes": np.asarray(prediction["boxes"]).reshape(-1, 7), "scores": prediction["scores"],
+            "names": np.asarray(list(classes))[labels - 1] if len(labels) else np.zeros(0, dtype="<U1")}
+
+
+def format_metrics(config: Config, metrics: dict) -> str:
+    """The table ``ssal evaluate`` prints: KITTI's AP table, or Waymo's AP/APH per class and level."""
+    if config.data.format == "waymo":
+        return format_waymo_table(metrics, config.data.classes)
+    return format_kitti_table(metrics)
+
+
+def format_waymo_table(metrics: dict, classes: Sequence[str]) -> str:
+    """``evaluate_waymo``'s result as a table of AP and APH (percent) at LEVEL_1 and LEVEL_2."""
+    lines = ["Waymo 3-D detection (percent)       LEVEL_1           LEVEL_2",
+             f"{'class':<28}{'AP':>9}{'APH':>9}{'AP':>9}{'APH':>9}"]
+    for name in [*classes, "mean"]:
+        levels = metrics[name]
+        values = "".join(f"{levels[level][metric]:>9.2f}" for level in ("LEVEL_1", "LEVEL_2")
+                         for metric in ("AP", "APH"))
+        lines.append(f"{name:<28}{values}")
+    return "\n".join(lines)
 
 
 def save_metrics(out_dir: str | Path, metrics: dict) -> Path:
