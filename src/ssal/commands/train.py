@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _labelled_frames(path: str, config) -> list[str]:
-    from ssal.active.ledger import Ledger
+    """The labelled frames of a ledger, after checking that it was made for this config's pool and classes."""
+    from ssal.active.workflow import load_ledger, open_pool
 
-    return list(Ledger.load(path).labelled_ids)
+    return list(load_ledger(path, open_pool(config)).labelled)
