@@ -72,7 +72,7 @@ def test_human_in_the_loop_ranking_then_import(run_dir, kitti_sample, capsys):
     first = ledger.pending.frames[0]
     shutil.copy(kitti_sample / "training" / "label_2" / f"{first}.txt", labels)
     assert ssal("import-labels", "--ledger", ledger_path, "--labels", labels) == 1
-    assert f"1 of the 2 frames of round 0 have no label file" in capsys.readouterr().err
+    assert "1 of the 2 frames of round 0 have no label file" in capsys.readouterr().err
     assert Ledger.load(ledger_path).pending is not None  # nothing recorded
 
     for frame_id in ledger.pending.frames:

@@ -39,19 +39,6 @@ class Pool:
                                           where=f"{self.dataset.root} ({split} split)")
 
 
-def active_config(config) -> ActiveConfig:
-    """The ``active:`` section of a run config (defaults when the config has none)."""
-    return getattr(config, "active", None) or ActiveConfig()
-
-
-def run_seed(config) -> int:
-    """The run's seed: ``seed`` at the top of the config, else ``train.seed``, else 0."""
-    seed = getattr(config, "seed", None)
-    if seed is None:
-        seed = getattr(getattr(config, "train", None), "seed", 0)
-    return int(seed)
-
-
 def open_pool(config) -> Pool:
     from ssal.data.datasets import dataset_from_config
 
@@ -106,7 +93,7 @@ def query(config, ledger_path: str | os.PathLike, strategy_name: str, budget: Bu
     if oracle and ledger.mode == "human":
         raise SsalError("this ledger waits for human labels (made with --no-oracle): query with --no-oracle too",
                         ledger_path)
-    settings = active_config(config)
+    settings = config.active
     strategy = get_strategy(strategy_name, settings)
     if (partner_ckpt or partner_outputs) and not strategy.partner:
         raise SsalError(f"strategy {strategy_name!r} does not use a partner model", "--partner-ckpt")
@@ -116,7 +103,7 @@ def query(config, ledger_path: str | os.PathLike, strategy_name: str, budget: Bu
     if partner_ckpt or partner_outputs:
         partner = _outputs(config, pool, partner_ckpt, partner_outputs, ledger.unlabelled, None, settings,
                            Path(out_dir) / "partner_outputs", dist)
-    seed = run_seed(config) if seed is None else seed
+    seed = config.train.seed if seed is None else seed
 
     def rank_and_record() -> QueryResult:
         simulated = pool.oracle() if oracle else None
@@ -160,14 +147,8 @@ def predict_pool(config, pool: Pool, ckpt: str, frame_ids: list[str], out_dir: P
     from ssal.engine.checkpoint import load_weights
     from ssal.models import build_detector
 
-    model_config = getattr(config, "model", None)
-    if model_config is None:
-        raise SsalError("the config has no model: section, so the checkpoint's detector cannot be built; "
-                        "or pass the pool's predictions with --outputs", "model")
-    if list(model_config.class_names) != list(config.data.classes):
-        raise SsalError(f"model.class_names {model_config.class_names} differ from data.classes "
-                        f"{config.data.classes}", "model.class_names")
-    model = build_detector(model_config, seed=run_seed(config))
+    model_config = config.model  # its classes equal data.classes (checked when the config loads)
+    model = build_detector(model_config, seed=config.train.seed)
     load_weights(model, ckpt, model_config.name)
     if dist is not None:
         model.to(dist.device)
@@ -177,5 +158,5 @@ def predict_pool(config, pool: Pool, ckpt: str, frame_ids: list[str], out_dir: P
     request = InferenceRequest() if strategy is None else InferenceRequest.for_strategy(
         strategy, settings.mc_dropout.passes)
     info = {"checkpoint": str(Path(ckpt).resolve()), "request": request.__dict__}
-    return run_pool_inference(PoolPredictor(model, request, run_seed(config)), dataset, out_dir, config.data.classes,
+    return run_pool_inference(PoolPredictor(model, request, config.train.seed), dataset, out_dir, config.data.classes,
                               collate_fn=collate, batch_size=settings.inference_batch_size, dist=dist, info=info)

@@ -34,12 +34,12 @@ def register(subparsers) -> None:
 
 def run_init(args: argparse.Namespace) -> int:
     from ssal.active.budget import Budget
-    from ssal.active.workflow import active_config, init_ledger, run_seed
+    from ssal.active.workflow import init_ledger
 
     config = config_from_args(args)
-    settings = active_config(config)
+    settings = config.active
     budget = Budget(args.budget if args.budget is not None else settings.initial_budget, args.unit or settings.unit)
-    seed = run_seed(config) if args.seed is None else args.seed
+    seed = config.train.seed if args.seed is None else args.seed
     ledger = init_ledger(config, budget, seed, args.out, oracle=not args.no_oracle)
     print(ledger.summary())
     if args.no_oracle:

@@ -34,11 +34,11 @@ def register(subparsers) -> None:
 
 def run_query(args: argparse.Namespace) -> int:
     from ssal.active.budget import Budget
-    from ssal.active.workflow import active_config, query
+    from ssal.active.workflow import query
     from ssal.engine.distributed import distributed_session
 
     config = config_from_args(args)
-    settings = active_config(config)
+    settings = config.active
     budget = Budget(args.budget if args.budget is not None else settings.round_budget, args.unit or settings.unit)
     with distributed_session() as dist:
         result = query(config, args.ledger, args.strategy or settings.strategy, budget, args.out, ckpt=args.ckpt,
