@@ -136,7 +136,7 @@ def test_per_sequence_pickles_and_the_split_pickle_give_the_same_infos(tmp_path)
 
 def test_the_index_is_reused_and_rebuilt_when_an_info_pickle_changes(layout):
     first = WaymoDataset(layout).infos("train")
-    index = layout / "ssal_infos" / "waymo_index_train.pkl"
+    index = layout / "ssal_infos" / "waymo_index_train" / "header.json"
     assert index.is_file()
     built = index.stat().st_mtime_ns
     again = WaymoDataset(layout).infos("train")

@@ -13,9 +13,9 @@ either. What it reproduces of OpenPCDet's ``WaymoDataset``:
 
 Infos come from, in this order: ``info_files[split]`` (ours or OpenPCDet's), ``ROOT/ssal_infos/
 waymo_infos_<split>.pkl`` (``ssal data create-infos``), OpenPCDet's ``<tag>_infos_<split>.pkl``, or the
-per-sequence pickles. OpenPCDet's pickles are read once into a columnar index (``ssal_infos/waymo_index_<split>
-.pkl``, rebuilt whenever a source file changes) that later runs load in a fraction of a second. Points are read
-frame by frame, when a frame is used.
+per-sequence pickles. OpenPCDet's pickles are read once into a columnar index (``ssal_infos/waymo_index_<split>/``,
+rebuilt whenever a source file changes; ``ssal.data.waymo_table``) that later runs open memory-mapped, copying
+out only the sampled frames. Points are read frame by frame, when a frame is used.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class WaymoDataset:
         self.info_files = dict(info_files or {})
         self.tag = processed_data_tag
         self.index_cache = index_cache
-        self._every_frame: dict[str, WaymoInfoTable | list[FrameInfo]] = {}  # split -> all its frames
+        self._every_frame: dict[str, list[FrameInfo]] = {}  # split -> all frames of our info file
         self._split_infos: dict[str, list[FrameInfo]] = {}
         self._infos: dict[str, FrameInfo] = {}
 
@@ -106,27 +106,35 @@ class WaymoDataset:
 
     def _read_split(self, split: str, use_info_file: bool, progress: bool) -> list[FrameInfo]:
         path = self.info_path(split) if use_info_file else None
+        table = self._table(split, path, progress)
+        if isinstance(table, list):  # our info file: FrameInfos already, each with its place in the split
+            self._every_frame[split] = table
+            return _sample_ours(table, self.interval(split))
+        sampled = table.take(np.arange(0, len(table), self.interval(split)))
+        return [sampled.frame_info(row, self.tag) for row in range(len(sampled))]
+
+    def _table(self, split: str, path: Path | None, progress: bool = False) -> WaymoInfoTable | list[FrameInfo]:
+        """Every frame of ``split``: the (memory-mapped) index of OpenPCDet's pickles, built when missing or
+        stale, or the FrameInfos of our info file at ``path``."""
         sources = self._fingerprint(split, path)
         table = self._cached_table(split, sources)
-        if table is None:
-            payload = self._unpickle(path) if path is not None else None
-            if is_ssal_infos(payload):  # ours: FrameInfos already, each with its place in the split
-                every = infos_from_payload(payload, path)
-                self._every_frame[split] = every
-                return _sample_ours(every, self.interval(split))
-            table = self._build_table(split, path, payload, progress)
-            self._store_table(split, table, sources)
-        self._every_frame[split] = table
-        return [table.frame_info(row, self.tag) for row in range(0, len(table), self.interval(split))]
+        if table is not None:
+            return table
+        payload = self._unpickle(path) if path is not None else None
+        if is_ssal_infos(payload):
+            return infos_from_payload(payload, path)
+        table = self._build_table(split, path, payload, progress)
+        self._store_table(split, table, sources)
+        return table
 
     def read_info(self, frame_id: str, split: str = "train", count_points: bool = True) -> FrameInfo:
         """The info of one frame of ``split``, sampled or not."""
-        if split not in self._every_frame:
-            self.infos(split)
-        every = self._every_frame[split]
+        if frame_id in self._infos:
+            return self._infos[frame_id]
+        every = self._every_frame.get(split) or self._table(split, self.info_path(split))
         if isinstance(every, WaymoInfoTable):
             row = every.row_of().get(frame_id)
-            info = None if row is None else every.frame_info(row, self.tag)
+            info = None if row is None else every.take([row]).frame_info(0, self.tag)
         else:
             info = next((i for i in every if i.frame_id == frame_id), None)
         if info is None:
@@ -172,7 +180,7 @@ class WaymoDataset:
         return [self.tag] + [_stat(f) for f in files]
 
     def _index_path(self, split: str) -> Path:
-        return self.root / "ssal_infos" / f"waymo_index_{split}.pkl"
+        return self.root / "ssal_infos" / f"waymo_index_{split}"
 
     def _cached_table(self, split: str, sources: list) -> WaymoInfoTable | None:
         return WaymoInfoTable.load(self._index_path(split), sources) if self.index_cache else None

@@ -2,8 +2,9 @@
 
 OpenPCDet's info pickles hold a dict of small arrays per frame; a 160k-frame split is millions of small objects
 that take many seconds to unpickle. ``WaymoInfoTable`` holds the same facts in a few dozen arrays (boxes of frame
-``i`` are rows ``box_offsets[i]:box_offsets[i + 1]``), saves and loads them in well under a second, and makes
-``FrameInfo`` records only for the frames a run uses (every k-th one at a sampling interval k).
+``i`` are rows ``box_offsets[i]:box_offsets[i + 1]``). Saved as a folder of ``.npy`` columns, it opens
+memory-mapped in milliseconds; ``take`` then copies out only the frames a run uses (every k-th one at a sampling
+interval k), and ``frame_info`` makes their ``FrameInfo`` records.
 
 Class names and object ids are stored once each and referenced by integer codes. ``unknown`` objects are dropped,
 as OpenPCDet drops them when it writes the infos.
@@ -11,14 +12,15 @@ as OpenPCDet drops them when it writes the infos.
 
 from __future__ import annotations
 
+import json
 import os
-import pickle
+import shutil
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from ssal.atomic import atomic_open
+from ssal.atomic import atomic_write_text
 from ssal.data.frame import FrameInfo, WaymoAnnotations
 from ssal.data.waymo_layout import frame_file, missing_keys, version_error
 from ssal.errors import SsalError
@@ -51,21 +53,22 @@ class WaymoInfoTable:
     sequences: np.ndarray  # (S,) str
     names: np.ndarray  # (C,) str
     obj_ids: np.ndarray  # (K,) str
+    split_index: np.ndarray | None = None  # (F,) int64 each frame's place in the whole split (None: its row)
 
     def __len__(self) -> int:
         return len(self.frame_id)
 
-    def frame_info(self, row: int, tag: str, split_index: int | None = None) -> FrameInfo:
-        """The ``FrameInfo`` of frame ``row`` (its annotations are views into the columns)."""
+    def frame_info(self, row: int, tag: str) -> FrameInfo:
+        """The ``FrameInfo`` of frame ``row`` (its annotation arrays are views into the columns)."""
         sequence = str(self.sequences[self.sequence_code[row]])
         sample_idx = int(self.sample_idx[row])
-        pose = self.pose[row]
+        pose = np.asarray(self.pose[row])
         info = FrameInfo(
             frame_id=str(self.frame_id[row]), dataset="waymo", points_path=frame_file(tag, sequence, sample_idx),
             num_point_features=5,
-            extra={"sequence": sequence, "sample_idx": sample_idx, "split_index": row if split_index is None
-                   else split_index, "pose": None if np.isnan(pose[0, 0]) else pose,
-                   "timestamp_micros": int(self.timestamp[row])},
+            extra={"sequence": sequence, "sample_idx": sample_idx,
+                   "split_index": row if self.split_index is None else int(self.split_index[row]),
+                   "pose": None if np.isnan(pose[0, 0]) else pose, "timestamp_micros": int(self.timestamp[row])},
         )
         if self.labelled[row]:
             a, b = self.box_offsets[row], self.box_offsets[row + 1]
@@ -80,26 +83,62 @@ class WaymoInfoTable:
     def row_of(self) -> dict[str, int]:
         return {str(frame_id): row for row, frame_id in enumerate(self.frame_id)}
 
+    def take(self, rows: np.ndarray) -> WaymoInfoTable:
+        """A table of the frames ``rows`` alone, in memory (from a memory-mapped table, only their pages are read)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts, ends = self.box_offsets[rows], self.box_offsets[rows + 1]
+        counts = ends - starts
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        boxes = np.repeat(starts - offsets[:-1], counts) + np.arange(offsets[-1])  # the rows of every box kept
+        frame_columns = ("frame_id", "sequence_code", "sample_idx", "num_features", "pose", "timestamp", "labelled")
+        box_columns = ("boxes", "name_code", "level", "num_points", "tracking_difficulty", "obj_code", "speed", "accel")
+        return WaymoInfoTable(
+            **{name: np.asarray(getattr(self, name)[rows]) for name in frame_columns}, box_offsets=offsets,
+            **{name: np.asarray(getattr(self, name)[boxes]) for name in box_columns},
+            sequences=np.asarray(self.sequences), names=np.asarray(self.names), obj_ids=np.asarray(self.obj_ids),
+            split_index=rows if self.split_index is None else np.asarray(self.split_index[rows]),
+        )
+
     # ----------------------------------------------------------------------------------------------- files
-    def save(self, path: str | os.PathLike, sources: list) -> None:
-        """Write the table atomically: a small header (format, ``sources`` fingerprint), then the columns, so
-        that a stale file is recognised without reading its columns."""
-        header = {"format": FORMAT, "version": VERSION, "sources": sources}
-        with atomic_open(path, "wb") as handle:
-            pickle.dump(header, handle, protocol=5)
-            pickle.dump({f.name: getattr(self, f.name) for f in fields(self)}, handle, protocol=5)
+    def save(self, folder: str | os.PathLike, sources: list) -> None:
+        """Write the table as a folder of ``.npy`` columns and ``header.json`` (format, ``sources`` fingerprint),
+        replacing an earlier one; a reader sees the old folder or the new one, or none."""
+        folder = Path(folder)
+        staging = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        try:
+            for field in fields(self):
+                value = getattr(self, field.name)
+                if value is not None:
+                    np.save(staging / f"{field.name}.npy", value, allow_pickle=False)
+            atomic_write_text(staging / "header.json", json.dumps(_header(sources)))
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, sources: list) -> WaymoInfoTable | None:
-        """The table saved at ``path`` if it was built from exactly ``sources``, else None."""
+    def load(cls, folder: str | os.PathLike, sources: list) -> WaymoInfoTable | None:
+        """The table saved in ``folder``, memory-mapped, if it was built from exactly ``sources``; else None."""
+        folder = Path(folder)
         try:
-            with open(path, "rb") as handle:
-                header = pickle.load(handle)
-                if header != {"format": FORMAT, "version": VERSION, "sources": sources}:
-                    return None
-                return cls(**pickle.load(handle))
-        except Exception:  # absent, truncated or foreign: it is only a cache
+            if json.loads((folder / "header.json").read_text()) != _header(sources):
+                return None
+            columns = {}
+            for field in fields(cls):
+                path = folder / f"{field.name}.npy"
+                if path.is_file() or field.default is not None:
+                    columns[field.name] = np.load(path, mmap_mode="r", allow_pickle=False)
+            return cls(**columns)
+        except Exception:  # absent, half-written or foreign: it is only an index, rebuilt from the pickles
             return None
+
+
+def _header(sources: list) -> dict:
+    """The header of an index built from ``sources``, as JSON gives it back (tuples become lists)."""
+    return json.loads(json.dumps({"format": FORMAT, "version": VERSION, "sources": sources}))
 
 
 class TableBuilder:
