@@ -116,7 +116,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=160_000)
     parser.add_argument("--frames-per-sequence", type=int, default=200)
     parser.add_argument("--boxes", type=float, default=60.0, help="objects per frame on average")
-    parser.add_argument("--keep", metavar="DIR", help="write the dataset here and keep it (default: a temporary folder)")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="write the dataset here and keep it (default: a temporary folder)")
     args = parser.parse_args()
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="waymo_infos_")) / "waymo"
     try:

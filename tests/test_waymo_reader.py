@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from ssal.cli import main
+from ssal.data.config import DataConfig
 from ssal.data.datasets import dataset_from_config
 from ssal.data.frame import WaymoAnnotations
 from ssal.data.waymo import WaymoDataset
-from ssal.data.config import DataConfig
 
 TAG = "waymo_processed_data_v0_5_0"
 SEQUENCES = {"train": ["segment-111_with_camera_labels", "segment-222_with_camera_labels"],

@@ -4,6 +4,7 @@ classes and sizes, objects that keep their ids."""
 
 from __future__ import annotations
 
+import itertools
 import pickle
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def test_sequences_move_and_objects_keep_their_ids(world):
     for frames in by_sequence.values():
         times = np.array([f.extra["timestamp_micros"] for f in frames])
         assert np.all(np.diff(times) == FRAME_INTERVAL * 1e6)
-        steps = [np.linalg.norm(b.extra["pose"][:3, 3] - a.extra["pose"][:3, 3]) for a, b in zip(frames, frames[1:])]
+        steps = [np.linalg.norm(b.extra["pose"][:3, 3] - a.extra["pose"][:3, 3]) for a, b in itertools.pairwise(frames)]
         assert np.allclose(steps, steps[0], atol=0.05) and steps[0] < 1.4  # steady, under 14 m/s
         first, last = set(frames[0].annos.obj_ids), set(frames[-1].annos.obj_ids)
         assert len(first & last) >= 0.7 * len(first)  # the same objects, half a second later

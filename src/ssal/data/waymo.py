@@ -30,8 +30,17 @@ import numpy as np
 from ssal.data.frame import Frame, FrameInfo
 from ssal.data.infos import infos_from_payload, is_ssal_infos
 from ssal.data.waymo_layout import (
-    DEFAULT_TAG, OUTSIDE_NLZ, missing_keys, point_file_rows, read_point_file, read_split_sequences,
-    sequence_folder_name, sequence_info_file, split_file, split_info_file, version_error,
+    DEFAULT_TAG,
+    OUTSIDE_NLZ,
+    missing_keys,
+    point_file_rows,
+    read_point_file,
+    read_split_sequences,
+    sequence_folder_name,
+    sequence_info_file,
+    split_file,
+    split_info_file,
+    version_error,
 )
 from ssal.data.waymo_table import TableBuilder, WaymoInfoTable
 from ssal.errors import SsalError

@@ -63,7 +63,8 @@ def _actor_boxes(scene: Scene, times: np.ndarray) -> np.ndarray:
     along = (speed > 0) & ((np.abs(relative) < ALONG_ROAD) | (np.abs(relative) > math.pi - ALONG_ROAD))
     direction = np.sign(np.cos(relative))
     t = times[:, None]
-    x_road, y_road, road_direction = road.to_world(s0 + direction * speed * t, np.broadcast_to(l0, (len(times), len(box))))
+    lateral = np.broadcast_to(l0, (len(times), len(box)))
+    x_road, y_road, road_direction = road.to_world(s0 + direction * speed * t, lateral)
     x = np.where(along, x_road, box[:, 0] + actors.velocity[:, 0] * t)
     y = np.where(along, y_road, box[:, 1] + actors.velocity[:, 1] * t)
     yaw = np.where(along, _wrap(road_direction + relative), np.broadcast_to(box[:, 6], x.shape))

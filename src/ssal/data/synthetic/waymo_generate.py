@@ -30,7 +30,11 @@ from ssal.data.synthetic.scene import sample_scene
 from ssal.data.synthetic.sensor import Lidar, Scan
 from ssal.data.synthetic.sequence import drop_colliding, plan_motion, scene_at
 from ssal.data.synthetic.waymo_labels import (
-    frame_annotations, labelled_in_sequence, object_ids, observe, waymo_names,
+    frame_annotations,
+    labelled_in_sequence,
+    object_ids,
+    observe,
+    waymo_names,
 )
 from ssal.data.synthetic.waymo_scene import NoLabelZone, enlarge_cars, sample_no_label_zone
 from ssal.errors import SsalError
