@@ -92,7 +92,7 @@ def test_ids_without_ground_truth_or_repeated_are_errors_naming_the_line(folders
     assert f"error: {ids}: line 2: no ground truth file" in capsys.readouterr().err
     ids.write_text("000001\n000001\n")
     assert run("--gt", gt, "--pred", pred, "--ids", ids) == 1
-    assert "line 2: frame id 000001 repeats line 1" in capsys.readouterr().err
+    assert "line 2: frame id 000001 is listed twice (first on line 1)" in capsys.readouterr().err
 
 
 def test_missing_folders_and_unknown_classes_are_errors(folders, tmp_path, capsys):

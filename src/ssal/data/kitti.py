@@ -28,6 +28,7 @@ from ssal.data.kitti_difficulty import kitti_difficulty
 from ssal.data.kitti_label import read_label_file
 from ssal.data.kitti_plane import read_plane
 from ssal.data.point_file import read_points
+from ssal.data.text_files import read_id_list
 from ssal.errors import SsalError
 from ssal.geometry import count_points_in_boxes_numpy
 
@@ -59,20 +60,12 @@ class KittiDataset:
             raise SsalError(f"split file not found (splits present: {', '.join(self.available_splits()) or 'none'})",
                             path)
         folder = self.root / _folder(split)
-        ids, seen = [], {}
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            frame_id = line.strip()
-            if not frame_id:
-                continue
-            if frame_id in seen:
-                raise SsalError(f"line {number}: frame id {frame_id} is listed twice (first on line {seen[frame_id]})",
-                                path)
+        ids = read_id_list(path, "split file")
+        for frame_id, number in ids:
             if not (folder / "velodyne" / f"{frame_id}.bin").is_file():
                 raise SsalError(f"line {number}: frame {frame_id} has no point file "
                                 f"{_folder(split)}/velodyne/{frame_id}.bin", path)
-            seen[frame_id] = number
-            ids.append(frame_id)
-        return ids
+        return [frame_id for frame_id, _ in ids]
 
     def available_splits(self) -> list[str]:
         folder = self.root / "ImageSets"

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from ssal.data.text_files import read_text
 from ssal.errors import SsalError
 from ssal.geometry import transforms
 
@@ -39,13 +39,7 @@ class Calibration:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "Calibration":
-        try:
-            text = Path(path).read_text()
-        except FileNotFoundError:
-            raise SsalError("calibration file not found", path) from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise SsalError(f"cannot read calibration file ({error.__class__.__name__})", path) from None
-        return cls.from_text(text, path)
+        return cls.from_text(read_text(path, "calibration file"), path)
 
     @classmethod
     def from_text(cls, text: str, where: str | os.PathLike = "<calib>") -> "Calibration":

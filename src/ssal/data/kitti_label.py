@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
+from ssal.data.text_files import read_text
 from ssal.errors import SsalError, warn
 
 KITTI_CLASSES = ("Car", "Van", "Truck", "Pedestrian", "Person_sitting", "Cyclist", "Tram", "Misc", "DontCare")
@@ -88,13 +88,7 @@ def parse_label_text(text: str, where: str | os.PathLike, with_score: bool | Non
 
 def read_label_file(path: str | os.PathLike, with_score: bool | None = None) -> KittiLabels:
     """Read one ``label_2`` or result file (see ``parse_label_text``)."""
-    try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
-        raise SsalError("label file not found", path) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise SsalError(f"cannot read label file ({error.__class__.__name__})", path) from None
-    return parse_label_text(text, path, with_score)
+    return parse_label_text(read_text(path, "label file"), path, with_score)
 
 
 def format_label_lines(labels: KittiLabels) -> str:

@@ -4,22 +4,16 @@ frame, normal pointing up (−y). Copy-paste augmentation and CPSP set objects o
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
+from ssal.data.text_files import read_text
 from ssal.errors import SsalError
 
 
 def read_plane(path: str | os.PathLike) -> np.ndarray:
     """The plane (4,) float64 of a KITTI plane file, normalised to a unit normal pointing up (negative y)."""
-    path = Path(path)
-    try:
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
-    except FileNotFoundError:
-        raise SsalError("plane file not found", path) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise SsalError(f"cannot read plane file ({error.__class__.__name__})", path) from None
+    lines = [line for line in read_text(path, "plane file").splitlines() if line.strip()]
     try:
         plane = np.array([float(v) for v in lines[-1].split()], dtype=np.float64)
     except (ValueError, IndexError):

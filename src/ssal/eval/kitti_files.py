@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ssal.data.kitti_label import KittiLabels, read_label_file
+from ssal.data.text_files import read_id_list
 from ssal.errors import SsalError
 from ssal.eval.kitti import NO_ORIENTATION
 
@@ -33,23 +34,7 @@ class EvalFrames:
 
 def read_frame_ids(path: str | os.PathLike) -> list[tuple[str, int]]:
     """Frame ids and their line numbers from a file with one id per line (blank lines skipped)."""
-    try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
-        raise SsalError("frame id file not found", path) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise SsalError(f"cannot read frame id file ({error.__class__.__name__})", path) from None
-    ids, seen = [], {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        fields = line.split()
-        if not fields:
-            continue
-        if len(fields) > 1:
-            raise SsalError(f"line {number}: expected one frame id, got {len(fields)} fields", path)
-        if fields[0] in seen:
-            raise SsalError(f"line {number}: frame id {fields[0]} repeats line {seen[fields[0]]}", path)
-        seen[fields[0]] = number
-        ids.append((fields[0], number))
+    ids = read_id_list(path)
     if not ids:
         raise SsalError("no frame ids in the file", path)
     return ids
