@@ -65,7 +65,8 @@ def test_perfect_detections_score_100_and_none_score_0(world):
 
 
 def test_train_one_epoch_then_evaluate(world, tmp_path, capsys):
-    common = ["--config", str(TINY), "--data-root", str(world)]
+    # Every other frame (4 to train on, 2 to evaluate): the sampling interval through the command line, and quick.
+    common = ["--config", str(TINY), "--data-root", str(world), "--set", "data.sampled_interval={train: 2, val: 2}"]
     assert main(["train", *common, "--out", str(tmp_path / "run"), "--epochs", "1"]) == 0
     assert main(["evaluate", *common, "--ckpt", str(tmp_path / "run" / "ckpt" / "latest.pth"),
                  "--out", str(tmp_path / "eval")]) == 0
