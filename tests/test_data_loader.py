@@ -65,3 +65,14 @@ def test_frame_without_boxes_collates(reader):
     empty = DetectionDataset(reader, infos, ["Tram"], RANGE)
     batch = collate([empty[0], empty[1]])
     assert batch["gt_boxes"].shape == (2, 1, 8) and (batch["gt_boxes"] == 0).all()
+
+
+def test_boxes_without_points_can_be_left_out_of_training(reader):
+    import copy
+
+    info = copy.deepcopy(reader.read_info("000010"))
+    info.annos.num_points_in_gt[:2] = 0  # as Waymo labels objects the LiDAR never saw
+    keep_all = DetectionDataset(reader, [info], CLASSES, RANGE, AugmentConfig(copy_paste=False), seed=0)
+    drop = DetectionDataset(reader, [info], CLASSES, RANGE, AugmentConfig(copy_paste=False), seed=0,
+                            drop_empty_boxes=True)
+    assert len(drop[0]["gt_boxes"]) == len(keep_all[0]["gt_boxes"]) - 2

@@ -18,6 +18,9 @@ class DataConfig:
     info_files: dict[str, str] = field(default_factory=dict)  # split -> info pickle, overriding the default places
     fov_crop: bool = True  # KITTI: keep only points in the camera image, as the labels cover only that
     train_repeat: int = 1  # passes over the labelled frames per epoch (OpenPCDet's REPEAT, for small labelled sets)
+    # training only: drop ground-truth boxes holding no point (OpenPCDet's FILTER_EMPTY_BOXES_FOR_TRAIN, on for
+    # Waymo, whose labels include objects the LiDAR never saw); the budget still counts them
+    filter_empty_boxes: bool = False
     # Waymo: split -> k, keep every k-th frame of the split (OpenPCDet's SAMPLED_INTERVAL; the paper: train 20,
     # val 10); splits not named keep every frame.
     sampled_interval: dict[str, int] = field(default_factory=dict)

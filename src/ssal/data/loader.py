@@ -23,11 +23,12 @@ class DetectionDataset(torch.utils.data.Dataset):
     An item is ``{"frame_id", "points" (N, F) float32, "gt_boxes" (M, 8) float32}``: boxes of ``classes`` only,
     with the 1-based class id in the last column; points and boxes cropped to ``point_cloud_range``
     (x0, y0, z0, x1, y1, z1; a box stays when its centre is inside in x and y). ``repeat`` passes over the
-    frames make one epoch (each pass draws its own augmentation)."""
+    frames make one epoch (each pass draws its own augmentation). ``drop_empty_boxes``: leave out labelled boxes
+    that hold no point."""
 
     def __init__(self, reader, infos: Sequence[FrameInfo], classes: Sequence[str], point_cloud_range: Sequence[float],
                  augment: AugmentConfig | None = None, database: ObjectDatabase | None = None, seed: int = 0,
-                 repeat: int = 1):
+                 repeat: int = 1, drop_empty_boxes: bool = False):
         self.reader = reader
         self.infos = list(infos)
         self.classes = list(classes)
@@ -36,6 +37,7 @@ class DetectionDataset(torch.utils.data.Dataset):
         self.database = database
         self.seed = seed
         self.repeat = repeat
+        self.drop_empty_boxes = drop_empty_boxes
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -50,7 +52,7 @@ class DetectionDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         info = self.infos[index % len(self.infos)]
         points = self.reader.load_points(info)
-        boxes, names = _annotations(info)
+        boxes, names = _annotations(info, self.drop_empty_boxes)
         if self.augment is not None:
             ground = frame_ground(info, points) if self.augment.copy_paste and self.augment.use_ground else None
             points, boxes, names = augment_scene(points, boxes, names, self.rng(index), self.augment,
@@ -70,10 +72,11 @@ class DetectionDataset(torch.utils.data.Dataset):
                 "gt_boxes": gt_boxes.reshape(-1, 8)}
 
 
-def _annotations(info: FrameInfo) -> tuple[np.ndarray, np.ndarray]:
+def _annotations(info: FrameInfo, drop_empty: bool) -> tuple[np.ndarray, np.ndarray]:
     if info.annos is None:
         return np.zeros((0, 7), dtype=np.float32), np.zeros(0, dtype="<U16")
-    return info.annos.gt_boxes_lidar.astype(np.float32), info.annos.name
+    keep = info.annos.num_points_in_gt != 0 if drop_empty else slice(None)  # -1 (not counted) stays
+    return info.annos.gt_boxes_lidar[keep].astype(np.float32), info.annos.name[keep]
 
 
 def collate(items: list[dict]) -> dict:

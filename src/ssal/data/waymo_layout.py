@@ -17,11 +17,11 @@ writes it).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from ssal.data.text_files import read_id_list
 from ssal.errors import SsalError
 
 DEFAULT_TAG = "waymo_processed_data_v0_5_0"
@@ -57,17 +57,7 @@ def read_split_sequences(root: Path, split: str) -> list[str]:
     if not path.is_file():
         present = sorted(p.stem for p in path.parent.glob("*.txt")) if path.parent.is_dir() else []
         raise SsalError(f"split file not found (splits present: {', '.join(present) or 'none'})", path)
-    sequences, seen = [], {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        name = line.strip()
-        if not name:
-            continue
-        name = os.path.splitext(name)[0] if name.endswith(".tfrecord") else name
-        if name in seen:
-            raise SsalError(f"line {number}: sequence {name} is listed twice (first on line {seen[name]})", path)
-        seen[name] = number
-        sequences.append(name)
-    return sequences
+    return [name.removesuffix(".tfrecord") for name, _ in read_id_list(path, "split file", "sequence")]
 
 
 def sequence_folder_name(root: Path, tag: str, sequence: str) -> str | None:

@@ -22,7 +22,7 @@ from ssal.data.loader import DetectionDataset, collate
 from ssal.engine import load_weights, predict
 from ssal.engine.distributed import DistContext
 from ssal.errors import SsalError
-from ssal.eval import evaluate_kitti, evaluate_waymo, format_kitti_table
+from ssal.eval import evaluate_kitti, evaluate_waymo, format_kitti_table, format_waymo_table
 from ssal.models import build_detector
 
 PREDICTION_KEYS = ("boxes", "scores", "labels", "cls_probs", "roi_features")
@@ -91,18 +91,6 @@ def format_metrics(config: Config, metrics: dict) -> str:
     if config.data.format == "waymo":
         return format_waymo_table(metrics, config.data.classes)
     return format_kitti_table(metrics)
-
-
-def format_waymo_table(metrics: dict, classes: Sequence[str]) -> str:
-    """``evaluate_waymo``'s result as a table of AP and APH (percent) at LEVEL_1 and LEVEL_2."""
-    lines = ["Waymo 3-D detection (percent)       LEVEL_1           LEVEL_2",
-             f"{'class':<28}{'AP':>9}{'APH':>9}{'AP':>9}{'APH':>9}"]
-    for name in [*classes, "mean"]:
-        levels = metrics[name]
-        values = "".join(f"{levels[level][metric]:>9.2f}" for level in ("LEVEL_1", "LEVEL_2")
-                         for metric in ("AP", "APH"))
-        lines.append(f"{name:<28}{values}")
-    return "\n".join(lines)
 
 
 def save_metrics(out_dir: str | Path, metrics: dict) -> Path:
