@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# SSAL_SHARED_DATA points elsewhere when the checkout does not sit beside ../shared (e.g. on a GPU machine).
+SHARED_DATA = Path(os.environ.get("SSAL_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
 def _require(path: Path) -> Path:
