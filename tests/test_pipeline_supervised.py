@@ -89,3 +89,15 @@ def test_a_ledger_of_another_pool_is_refused(kitti_sample, tmp_path, capsys):
     assert ssal(["train", "--config", str(other), "--ledger", str(tmp_path / "l.json"), "--out",
                  str(tmp_path / "o")]) == 1
     assert "l.json" in capsys.readouterr().err
+
+
+def test_a_checkpoint_of_another_config_is_refused_naming_both(config, tmp_path):
+    from ssal.errors import SsalError
+    from ssal.pipeline.prediction import load_detector
+
+    one_epoch = load_config(TINY, [f"data.root={config.data.root}", "train.workers=0", "train.epochs=1"])
+    checkpoint = train_detector(one_epoch, tmp_path / "tiny", ["000003"], dist=DistContext.single("cpu"))
+    other = load_config("configs/synthetic/cpu.yaml", [f"data.root={config.data.root}"])
+    with pytest.raises(SsalError, match=r"latest\.pth: weights do not fit the model; it holds model 'pillar_rcnn' "
+                                        r"with config fingerprint \w+, this config builds .* fingerprint \w+ \("):
+        load_detector(other, checkpoint)

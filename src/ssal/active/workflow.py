@@ -149,7 +149,7 @@ def predict_pool(config, pool: Pool, ckpt: str, frame_ids: list[str], out_dir: P
 
     model_config = config.model  # its classes equal data.classes (checked when the config loads)
     model = build_detector(model_config, seed=config.train.seed)
-    load_weights(model, ckpt, model_config.name)
+    load_weights(model, ckpt, model_config.name, model_config)
     if dist is not None:
         model.to(dist.device)
     infos = {info.frame_id: info for info in pool.dataset.infos(pool.identity.split, count_points=False)}

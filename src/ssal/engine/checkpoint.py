@@ -144,17 +144,22 @@ def load_checkpoint(path: str | Path, expected: ModelIdentity) -> dict[str, Any]
     return payload
 
 
-def load_weights(model: nn.Module, path: str | Path, model_name: str) -> dict[str, Any]:
+def load_weights(model: nn.Module, path: str | Path, model_name: str, model_config: Any = None) -> dict[str, Any]:
     """Initialise ``model`` from the weights in a checkpoint of another stage (e.g. CPSP from ``pretrain``).
 
     Only the model name must match (the config may differ, e.g. in post-processing); every tensor must fit.
-    Optimiser, schedule and epoch are not touched. Returns the checkpoint (for its epoch/metadata).
+    With ``model_config``, a misfit names both configurations' fingerprints. Optimiser, schedule and epoch are
+    not touched. Returns the checkpoint (for its epoch/metadata).
     """
     payload = read_checkpoint(path)
     found = payload.get("model_name", "?")
     if found != model_name:
         raise SsalError(f"checkpoint holds model {found!r}, but weights for {model_name!r} were expected", path)
-    _check_state_fits(model, payload["model_state"], path)
+    context = None
+    if model_config is not None:
+        held = ModelIdentity(found, payload.get("config_fingerprint", "?"))
+        context = f"it holds {held.describe()}, this config builds {ModelIdentity.of(model_name, model_config).describe()}"
+    _check_state_fits(model, payload["model_state"], path, context)
     model.load_state_dict(payload["model_state"])
     return payload
 
@@ -183,7 +188,8 @@ def check_same_training(
         )
 
 
-def _check_state_fits(model: nn.Module, state: Mapping[str, torch.Tensor], path: str | Path) -> None:
+def _check_state_fits(model: nn.Module, state: Mapping[str, torch.Tensor], path: str | Path,
+                      context: str | None = None) -> None:
     own = model.state_dict()
     missing = sorted(own.keys() - state.keys())
     unexpected = sorted(state.keys() - own.keys())
@@ -198,4 +204,5 @@ def _check_state_fits(model: nn.Module, state: Mapping[str, torch.Tensor], path:
             shown = ", ".join(items[:4]) + (f" and {len(items) - 4} more" if len(items) > 4 else "")
             problems.append(f"{label}: {shown}")
     if problems:
-        raise SsalError(f"weights do not fit the model ({'; '.join(problems)})", path)
+        about = f"; {context}" if context else ""
+        raise SsalError(f"weights do not fit the model{about} ({'; '.join(problems)})", path)

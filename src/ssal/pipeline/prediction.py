@@ -31,7 +31,7 @@ PREDICTION_KEYS = ("boxes", "scores", "labels", "cls_probs", "roi_features")
 def load_detector(config: Config, checkpoint: str | Path, device: torch.device | str = "cpu"):
     """The configured detector with the weights of ``checkpoint``, in eval mode on ``device``."""
     model = build_detector(config.model, seed=config.train.seed)
-    load_weights(model, checkpoint, config.model.name)
+    load_weights(model, checkpoint, config.model.name, config.model)
     return model.to(device).eval()
 
 

@@ -66,7 +66,7 @@ def train_detector(config: Config, run_dir: str | Path, frame_ids: Sequence[str]
     dataset = build_training_set(config, reader, labelled)
     model = build_detector(config.model, seed=config.train.seed)
     if init_from is not None:
-        load_weights(model, init_from, config.model.name)
+        load_weights(model, init_from, config.model.name, config.model)
     trainer = Trainer(model, dataset, config.train, run_dir, model_name=config.model.name,
                       model_config=config.model, collate_fn=collate, dist=dist)
     trainer.train(resume=resume)
