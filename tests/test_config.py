@@ -110,3 +110,14 @@ def test_fingerprint_changes_with_any_value(configs):
     b = load_config(configs / "child.yaml", ["train.seed=4"])
     assert config_fingerprint(a) == config_fingerprint(load_config(configs / "child.yaml"))
     assert config_fingerprint(a) != config_fingerprint(b)
+
+
+def test_a_missing_dataset_folder_names_the_key_and_the_file_that_set_it(configs):
+    from ssal.data.datasets import dataset_from_config
+
+    config = load_config(configs / "child.yaml")  # data.root comes from base.yaml
+    with pytest.raises(SsalError, match=r"base\.yaml: data\.root: data/kitti is not a folder"):
+        dataset_from_config(config.data)
+    config = load_config(configs / "child.yaml", [f"data.root={configs / 'nowhere'}"])
+    with pytest.raises(SsalError, match=r"--set data\.root=.*nowhere: data\.root: .*nowhere is not a folder"):
+        dataset_from_config(config.data)

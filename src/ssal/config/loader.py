@@ -26,6 +26,7 @@ from ssal.errors import SsalError
 
 Sources = dict[tuple[str, ...], str]
 BASE_KEY = "_base_"
+_SOURCES = "_ssal_sources"
 
 
 def load_config(path: str | os.PathLike, schema: type, overrides: typing.Sequence[str] = ()):
@@ -143,7 +144,15 @@ def _build(schema: type, tree: Any, key: tuple[str, ...], sources: Sources, defa
             values[name] = _convert(hints[name], tree[name], key + (name,), sources, default_source)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise SsalError(f"{'.'.join(key + (name,))}: missing required key", where)
-    return schema(**values)
+    section = schema(**values)
+    # Where each key was set, so that code using a value (a dataset root, say) can name the file in its errors.
+    object.__setattr__(section, _SOURCES, {name: _source(sources, key + (name,), default_source) for name in known})
+    return section
+
+
+def key_source(section: Any, name: str) -> str | None:
+    """The YAML file (or ``--set`` override) that set ``name`` of a config section; None if not loaded from one."""
+    return getattr(section, _SOURCES, {}).get(name)
 
 
 def _convert(hint: Any, value: Any, key: tuple[str, ...], sources: Sources, default_source: str):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+from ssal.config.loader import key_source
 from ssal.data.config import DataConfig
 from ssal.data.kitti import KittiDataset
 from ssal.data.waymo import WaymoDataset
@@ -22,8 +24,13 @@ def open_dataset(format: str, root: str | os.PathLike, **options):
 
 
 def dataset_from_config(data: DataConfig):
+    """The reader of a config's ``data:`` section; a missing root names the key and the file that set it."""
+    where = key_source(data, "root")
     if not data.root:
-        raise SsalError("data.root is empty: set it in the config or pass --data-root DIR", "data.root")
+        raise SsalError("data.root: empty; set it in the config or pass --data-root DIR", where or "data.root")
+    if not Path(data.root).is_dir():
+        raise SsalError(f"data.root: {data.root} is not a folder (expected the dataset root; set data.root or pass "
+                        "--data-root DIR)", where or "data.root")
     if data.format == "kitti":
         return KittiDataset(data.root, fov_crop=data.fov_crop, info_files=data.info_files)
     if data.format == "waymo":
