@@ -14,9 +14,9 @@ def register(subparsers) -> None:
     parser.add_argument("--out", default="runs/demo", metavar="DIR", help="demo folder (default runs/demo)")
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), metavar="FILE",
                         help="run config (default configs/synthetic/cpu.yaml)")
-    parser.add_argument("--train-frames", type=int, default=160)
+    parser.add_argument("--train-frames", type=int, default=200)
     parser.add_argument("--val-frames", type=int, default=60)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(run=run)
 

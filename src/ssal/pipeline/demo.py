@@ -16,9 +16,9 @@ from ssal.config import Config, load_config
 class DemoSettings:
     out: Path
     config: Path
-    train_frames: int = 160
+    train_frames: int = 200
     val_frames: int = 60
-    epochs: int = 8
+    epochs: int = 12
     seed: int = 0
     preset: str = "kitti"
 
