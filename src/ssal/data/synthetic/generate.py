@@ -8,7 +8,6 @@ byte-identical files.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import time
 from dataclasses import dataclass
@@ -20,11 +19,11 @@ from ssal.data.kitti_calib import Calibration
 from ssal.data.synthetic import kitti_writer
 from ssal.data.synthetic.calibration import kitti_calibration
 from ssal.data.synthetic.image import depth_image, encode_png
+from ssal.data.synthetic.jobs import check_count, check_seed, progress_bar, run_jobs
 from ssal.data.synthetic.labels import FrameLabels, kitti_labels
 from ssal.data.synthetic.presets import Preset, get_preset
 from ssal.data.synthetic.scene import Scene, sample_scene
 from ssal.data.synthetic.sensor import Lidar, Scan
-from ssal.errors import SsalError
 
 TARGET_CLASSES = ("Car", "Pedestrian", "Cyclist")
 
@@ -104,11 +103,10 @@ def generate(out: str | os.PathLike, frames: int, seed: int, val_frames: int = 0
              overwrite: bool = False, workers: int = 1, progress: bool = False) -> Summary:
     """Write ``frames`` training frames and ``val_frames`` validation frames (ids after the training ones) to
     ``out`` in the KITTI layout. ``workers`` > 1 spreads frames over processes (same bytes either way)."""
-    _check_count(frames, "--frames", minimum=1)
-    _check_count(val_frames, "--val-frames", minimum=0)
-    _check_count(workers, "--workers", minimum=1)
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise SsalError(f"must be a non-negative integer, got {seed!r}", "--seed")
+    check_count(frames, "--frames", minimum=1)
+    check_count(val_frames, "--val-frames", minimum=0)
+    check_count(workers, "--workers", minimum=1)
+    check_seed(seed)
     chosen = get_preset(preset, "kitti")
     root = kitti_writer.prepare_output(out, overwrite)
     total = frames + val_frames
@@ -117,25 +115,15 @@ def generate(out: str | os.PathLike, frames: int, seed: int, val_frames: int = 0
     jobs = [(chosen.name, str(root), int(seed), chunk) for chunk in chunks]
     counts: dict[str, int] = {}
     points = 0
-    bar = _progress_bar(total, progress)
-    if workers == 1 or len(chunks) == 1:
-        synthesizer = Synthesizer(chosen)
-        results = (_make_chunk(job, synthesizer) for job in jobs)
-        pool = None
-    else:
-        pool = multiprocessing.get_context("spawn").Pool(min(workers, len(chunks)))
-        results = pool.imap(_make_chunk, jobs)
+    bar = progress_bar(total, progress)
     try:
-        for chunk_points, chunk_counts, made in results:
+        for chunk_points, chunk_counts, made in run_jobs(_make_chunk, jobs, workers, lambda: Synthesizer(chosen)):
             points += chunk_points
             for name, count in chunk_counts.items():
                 counts[name] = counts.get(name, 0) + count
             if bar is not None:
                 bar.update(made)
     finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
         if bar is not None:
             bar.close()
     ids = [frame_id(i) for i in range(total)]
@@ -160,17 +148,3 @@ def _make_chunk(job: tuple[str, str, int, list[int]], synthesizer: Synthesizer |
             if name != "DontCare":
                 counts[str(name)] = counts.get(str(name), 0) + 1
     return points, counts, len(indices)
-
-
-def _check_count(value, where: str, minimum: int) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        expected = "a positive integer" if minimum == 1 else "a non-negative integer"
-        raise SsalError(f"must be {expected}, got {value!r}", where)
-
-
-def _progress_bar(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="synth", unit="frame", disable=None)

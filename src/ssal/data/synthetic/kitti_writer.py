@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ import numpy as np
 from ssal.data.kitti_calib import Calibration
 from ssal.data.kitti_label import KittiLabels, format_label_lines
 from ssal.data.kitti_plane import format_plane
-from ssal.errors import SsalError
+from ssal.data.synthetic import output_folder
 
 FOLDERS = ("velodyne", "label_2", "calib", "planes", "image_2")
 # What --overwrite removes: the layout above and anything derived from an earlier dataset in the folder.
@@ -30,33 +29,9 @@ _REPLACED_GLOBS = ("kitti_infos_*.pkl", "kitti_dbinfos_*.pkl")
 
 
 def prepare_output(root: str | os.PathLike, overwrite: bool) -> Path:
-    """Make ``root`` ready for a new dataset: a new or empty folder, or (with ``overwrite``) one whose earlier
-    KITTI data is removed. Other files in it are left alone."""
-    root = Path(root)
-    if root.exists() and not root.is_dir():
-        raise SsalError("output path exists and is not a folder", root)
-    if root.is_dir() and any(root.iterdir()):
-        if not overwrite:
-            raise SsalError("output folder exists and is not empty (pass --overwrite to replace its KITTI data)", root)
-        for name in _REPLACED:
-            _remove(root / name)
-        for pattern in _REPLACED_GLOBS:
-            for path in root.glob(pattern):
-                _remove(path)
-    try:
-        for folder in FOLDERS:
-            (root / "training" / folder).mkdir(parents=True, exist_ok=True)
-        (root / "ImageSets").mkdir(exist_ok=True)
-    except OSError as error:
-        raise SsalError(f"cannot create the output folders ({error.strerror})", root) from None
-    return root
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
+    """A new or empty folder, or (with ``overwrite``) one whose earlier KITTI data is removed."""
+    folders = [f"training/{folder}" for folder in FOLDERS] + ["ImageSets"]
+    return output_folder.prepare_output(root, overwrite, "KITTI", _REPLACED, _REPLACED_GLOBS, folders)
 
 
 def write_frame(root: Path, frame_id: str, points: np.ndarray, labels: KittiLabels, calib: Calibration,

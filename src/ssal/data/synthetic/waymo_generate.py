@@ -15,7 +15,6 @@ flag is 1 inside the sequence's no-label zone, -1 elsewhere. Only the top LiDAR 
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import time
 from dataclasses import dataclass
@@ -24,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from ssal.data.synthetic import waymo_writer
-from ssal.data.synthetic.generate import Summary, _check_count, _progress_bar
+from ssal.data.synthetic.generate import Summary
+from ssal.data.synthetic.jobs import check_count, check_seed, progress_bar, run_jobs
 from ssal.data.synthetic.presets import Preset, get_preset
 from ssal.data.synthetic.scene import sample_scene
 from ssal.data.synthetic.sensor import Lidar, Scan
@@ -37,7 +37,6 @@ from ssal.data.synthetic.waymo_labels import (
     waymo_names,
 )
 from ssal.data.synthetic.waymo_scene import NoLabelZone, enlarge_cars, sample_no_label_zone
-from ssal.errors import SsalError
 
 FRAME_INTERVAL = 0.1  # seconds: Waymo's LiDAR turns at 10 Hz
 CAMERA_SHAPES = ((1280, 1920), (1280, 1920), (1280, 1920), (886, 1920), (886, 1920))  # front, front sides, sides
@@ -150,35 +149,24 @@ def generate_waymo(out: str | os.PathLike, sequences: int, frames_per_sequence: 
     """Write ``sequences`` training and ``val_sequences`` validation sequences of ``frames_per_sequence``
     frames each to ``out`` in OpenPCDet's processed Waymo layout. ``workers`` > 1 makes sequences in parallel
     processes (same bytes either way)."""
-    _check_count(sequences, "--sequences", minimum=1)
-    _check_count(val_sequences, "--val-sequences", minimum=0)
-    _check_count(frames_per_sequence, "--frames-per-sequence", minimum=1)
-    _check_count(workers, "--workers", minimum=1)
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise SsalError(f"must be a non-negative integer, got {seed!r}", "--seed")
+    check_count(sequences, "--sequences", minimum=1)
+    check_count(val_sequences, "--val-sequences", minimum=0)
+    check_count(frames_per_sequence, "--frames-per-sequence", minimum=1)
+    check_count(workers, "--workers", minimum=1)
+    check_seed(seed)
     chosen = get_preset(preset, "waymo")
     root = waymo_writer.prepare_output(out, overwrite)
     total = sequences + val_sequences
     started = time.perf_counter()
     jobs = [(chosen.name, str(root), int(seed), index, frames_per_sequence) for index in range(total)]
-    bar = _progress_bar(total * frames_per_sequence, progress)
+    bar = progress_bar(total * frames_per_sequence, progress)
     results: list[SequenceResult] = []
-    pool = None
-    if workers == 1 or total == 1:
-        sequencer = WaymoSequencer(chosen)
-        made = (_make_sequence(job, sequencer) for job in jobs)
-    else:
-        pool = multiprocessing.get_context("spawn").Pool(min(workers, total))
-        made = pool.imap(_make_sequence, jobs)
     try:
-        for result in made:
+        for result in run_jobs(_make_sequence, jobs, workers, lambda: WaymoSequencer(chosen)):
             results.append(result)
             if bar is not None:
                 bar.update(frames_per_sequence)
     finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
         if bar is not None:
             bar.close()
     for split, part in (("train", results[:sequences]), ("val", results[sequences:])):

@@ -12,45 +12,21 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import shutil
 from pathlib import Path
 
 import numpy as np
 
+from ssal.data.synthetic import output_folder
 from ssal.data.waymo_layout import DEFAULT_TAG, sequence_info_file, split_info_file
-from ssal.errors import SsalError
 
 _REPLACED = (DEFAULT_TAG, "ImageSets", "ssal_infos", "synth.json")
 _REPLACED_GLOBS = (f"{DEFAULT_TAG}_*.pkl",)
 
 
 def prepare_output(root: str | os.PathLike, overwrite: bool) -> Path:
-    """Make ``root`` ready for a new dataset: a new or empty folder, or (with ``overwrite``) one whose earlier
-    Waymo-layout data is removed. Other files in it are left alone."""
-    root = Path(root)
-    if root.exists() and not root.is_dir():
-        raise SsalError("output path exists and is not a folder", root)
-    if root.is_dir() and any(root.iterdir()):
-        if not overwrite:
-            raise SsalError("output folder exists and is not empty (pass --overwrite to replace its Waymo data)", root)
-        for name in _REPLACED:
-            _remove(root / name)
-        for pattern in _REPLACED_GLOBS:
-            for path in root.glob(pattern):
-                _remove(path)
-    try:
-        (root / DEFAULT_TAG).mkdir(parents=True, exist_ok=True)
-        (root / "ImageSets").mkdir(exist_ok=True)
-    except OSError as error:
-        raise SsalError(f"cannot create the output folders ({error.strerror})", root) from None
-    return root
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
+    """A new or empty folder, or (with ``overwrite``) one whose earlier Waymo-layout data is removed."""
+    return output_folder.prepare_output(root, overwrite, "Waymo", _REPLACED, _REPLACED_GLOBS,
+                                        [DEFAULT_TAG, "ImageSets"])
 
 
 def write_points(root: Path, sequence: str, sample_idx: int, points: np.ndarray) -> None:
