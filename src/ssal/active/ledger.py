@@ -274,15 +274,6 @@ class Ledger:
                             f"{mine.pool_fingerprint}), the dataset's {identity.split} split has "
                             f"{identity.num_frames} (fingerprint {identity.pool_fingerprint})", self._where)
 
-    def check_pool(self, frame_ids: Sequence[str]) -> None:
-        """Like ``check_dataset`` for a list of frame ids, saying how many differ."""
-        ids = set(frame_ids)
-        mine = set(self.pool)
-        if ids != mine:
-            raise SsalError(f"this ledger is for another pool: {len(mine - ids)} of its {len(mine)} frames are not "
-                            f"in the dataset, {len(ids - mine)} of the dataset's {len(ids)} are not in the ledger",
-                            self._where)
-
     # --------------------------------------------------------------------------------------------- storage
     def to_dict(self) -> dict:
         """The JSON form; ``spent``, ``fraction`` and each round's ``spent``/``cumulative`` are for readers and

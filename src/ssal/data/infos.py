@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +147,3 @@ def _split_openpcdet_annos(annos: dict, frame_id: str, where) -> tuple[KittiAnno
         **{k: v[objects] for k, v in kitti.items()},
     )
     return annotations, labels.select(~objects)
-
-
-def annotation_field_names(cls=KittiAnnotations) -> list[str]:
-    return [f.name for f in fields(cls)]

@@ -32,9 +32,6 @@ from ssal.data.text_files import read_id_list
 from ssal.errors import SsalError
 from ssal.geometry import count_points_in_boxes_numpy
 
-SPLITS = ("train", "val", "trainval", "test")
-
-
 class KittiDataset:
     """Frames of a KITTI-layout folder. ``fov_crop``: keep only points inside the camera image (as OpenPCDet
     trains on KITTI, since only objects in the image are labelled). ``info_files``: split -> info pickle to use

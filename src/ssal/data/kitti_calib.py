@@ -72,15 +72,6 @@ class Calibration:
         keys = [k for k in _FILE_ORDER if k in values] + [k for k in values if k not in _FILE_ORDER]
         return "".join(f"{k}: " + " ".join(f"{v:.12e}" for v in np.ravel(values[k])) + "\n" for k in keys)
 
-    def padded(self) -> dict[str, np.ndarray]:
-        """The three matrices padded to 4x4, as OpenPCDet's info files store them."""
-        out = {}
-        for key, matrix in (("P2", self.P2), ("R0_rect", self.R0_rect), ("Tr_velo_to_cam", self.Tr_velo_to_cam)):
-            square = np.eye(4)
-            square[: matrix.shape[0], : matrix.shape[1]] = matrix
-            out[key] = square
-        return out
-
     # Transforms on numpy arrays (float64 in, float64 out).
     def lidar_to_camera(self, points: np.ndarray) -> np.ndarray:
         return _np(transforms.lidar_to_camera(_t(points[:, :3]), _t(self.Tr_velo_to_cam), _t(self.R0_rect)))

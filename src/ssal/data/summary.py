@@ -10,7 +10,6 @@ import numpy as np
 
 from ssal.data.frame import FrameInfo
 
-DIFFICULTY_NAMES = {0: "Easy", 1: "Moderate", 2: "Hard", -1: "none"}
 # The difficulty columns of each dataset: (level, heading), and what the levels mean.
 LEVEL_COLUMNS = {
     "kitti": (((0, "Easy"), (1, "Moderate"), (2, "Hard"), (-1, "none")),

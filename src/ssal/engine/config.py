@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +18,7 @@ AMP_MODES = ("auto", "off", "bf16", "fp16")
 
 @dataclass
 class TrainConfig:
-    """Training settings. Call ``validate()`` (or build with ``from_mapping``) before use.
+    """Training settings. Call ``validate()`` before use (``ssal.config`` does when it loads a YAML file).
 
     Attributes:
         epochs: passes over the training set.
@@ -65,22 +64,6 @@ class TrainConfig:
     log_interval: int = 50
     deterministic: bool = True
     find_unused_parameters: bool = False
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], where: str = "train") -> TrainConfig:
-        """Build from a parsed YAML mapping; an unknown key is an error naming ``<where>.<key>``."""
-        if not isinstance(values, Mapping):
-            raise SsalError(f"expected a mapping of training settings, got {type(values).__name__}", where)
-        known = {field.name for field in dataclasses.fields(cls)}
-        for key in values:
-            if key not in known:
-                raise SsalError(f"unknown key; expected one of: {', '.join(sorted(known))}", f"{where}.{key}")
-        kwargs = dict(values)
-        if isinstance(kwargs.get("moms"), list):
-            kwargs["moms"] = tuple(kwargs["moms"])
-        config = cls(**kwargs)
-        config.validate(where)
-        return config
 
     def validate(self, where: str = "train") -> TrainConfig:
         """Check every value; raise ``SsalError(..., where="train.<key>")`` on the first bad one. Returns self."""

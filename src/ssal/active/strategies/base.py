@@ -148,16 +148,6 @@ def expected_costs(counts: np.ndarray, budget: Budget) -> np.ndarray:
     return budget.costs(np.asarray(counts).sum(axis=1))
 
 
-def selection_length(costs_in_order: np.ndarray, budget: Budget, multiple: float) -> int:
-    """How many frames of a greedy order to choose: until their expected cost reaches ``multiple`` x budget or
-    they number ``multiple`` x budget, whichever comes first (at least 1, at most all)."""
-    target = multiple * budget.amount
-    n = len(costs_in_order)
-    reached = np.flatnonzero(np.cumsum(costs_in_order) >= target)
-    by_cost = int(reached[0]) + 1 if len(reached) else n
-    return int(max(1, min(n, by_cost, int(np.ceil(target)))))
-
-
 def unlabelled_positions(outputs: PoolOutputs, view: LedgerView) -> np.ndarray:
     """(N,) positions in ``outputs`` of the unlabelled frames, in ``view.unlabelled`` order."""
     return outputs.positions(view.unlabelled, "unlabelled frames")

@@ -25,8 +25,6 @@ from ssal.data.synthetic.presets import Preset, get_preset
 from ssal.data.synthetic.scene import Scene, sample_scene
 from ssal.data.synthetic.sensor import Lidar, Scan
 
-TARGET_CLASSES = ("Car", "Pedestrian", "Cyclist")
-
 
 def frame_rng(seed: int, index: int) -> np.random.Generator:
     """The generator of frame ``index`` of a dataset made with ``seed``."""
