@@ -14,7 +14,8 @@ from ssal.data.datasets import dataset_from_config
 from ssal.engine.distributed import DistContext
 from ssal.pipeline.supervised import build_training_set, select_frames, train_detector
 
-TINY = "configs/synthetic/tiny.yaml"
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "synthetic"
+TINY = CONFIGS / "tiny.yaml"
 
 
 @pytest.fixture()
@@ -59,7 +60,7 @@ def test_resumed_detector_training_ends_with_the_same_weights_on_cpu(config, tmp
 def test_train_command_trains_on_the_ledgers_labelled_frames(kitti_sample, tmp_path, capsys):
     run = tmp_path / "run.yaml"
     run.write_text(textwrap.dedent(f"""
-        _base_: {Path(TINY).resolve()}
+        _base_: {TINY}
         data:
           root: {kitti_sample}
         train:
@@ -81,7 +82,7 @@ def test_train_command_trains_on_the_ledgers_labelled_frames(kitti_sample, tmp_p
 
 def test_a_ledger_of_another_pool_is_refused(kitti_sample, tmp_path, capsys):
     run = tmp_path / "run.yaml"
-    run.write_text(f"_base_: {Path(TINY).resolve()}\ndata:\n  root: {kitti_sample}\n")
+    run.write_text(f"_base_: {TINY}\ndata:\n  root: {kitti_sample}\n")
     assert ssal(["ledger", "init", "--config", str(run), "--budget", "2", "--unit", "frames",
                  "--out", str(tmp_path / "l.json")]) == 0
     other = tmp_path / "other.yaml"
@@ -97,7 +98,7 @@ def test_a_checkpoint_of_another_config_is_refused_naming_both(config, tmp_path)
 
     one_epoch = load_config(TINY, [f"data.root={config.data.root}", "train.workers=0", "train.epochs=1"])
     checkpoint = train_detector(one_epoch, tmp_path / "tiny", ["000003"], dist=DistContext.single("cpu"))
-    other = load_config("configs/synthetic/cpu.yaml", [f"data.root={config.data.root}"])
+    other = load_config(CONFIGS / "cpu.yaml", [f"data.root={config.data.root}"])
     with pytest.raises(SsalError, match=r"latest\.pth: weights do not fit the model; it holds model 'pillar_rcnn' "
                                         r"with config fingerprint \w+, this config builds .* fingerprint \w+ \("):
         load_detector(other, checkpoint)
