@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Sequence
 
 from ssal.config import Config, load_config
 from ssal.errors import SsalError
@@ -15,10 +16,15 @@ def add_config_arguments(parser: argparse.ArgumentParser, required: bool = True)
                         help="override a config value, e.g. --set train.epochs=10 (repeatable)")
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    overrides = list(args.overrides)
+def config_from_args(args: argparse.Namespace, extra: Sequence[tuple[str, str]] = ()) -> Config:
+    """The config of ``--config`` with ``--set`` overrides, ``--data-root`` and ``extra`` command options applied.
+
+    ``extra`` holds ``("key=value", "the option as typed")`` pairs (``("train.epochs=0", "--epochs 0")``), so
+    that an error about the value names the option the user typed."""
+    overrides: list[str | tuple[str, str]] = list(args.overrides)
     if getattr(args, "data_root", None):
-        overrides.append(f"data.root={args.data_root}")
+        overrides.append((f"data.root={args.data_root}", f"--data-root {args.data_root}"))
+    overrides.extend(extra)
     return load_config(args.config, overrides)
 
 

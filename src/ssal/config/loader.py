@@ -29,9 +29,12 @@ BASE_KEY = "_base_"
 _SOURCES = "_ssal_sources"
 
 
-def load_config(path: str | os.PathLike, schema: type, overrides: typing.Sequence[str] = ()):
+def load_config(path: str | os.PathLike, schema: type, overrides: typing.Sequence[str | tuple[str, str]] = ()):
     """Load ``path`` (with its bases), apply ``overrides`` (``"a.b=value"``, value parsed as YAML), build an
-    instance of the dataclass ``schema`` and validate it."""
+    instance of the dataclass ``schema`` and validate it.
+
+    An override may be a pair ``("a.b=value", "what the user typed")``, e.g. ``("train.epochs=0", "--epochs 0")``:
+    errors about that key then name the option as typed instead of ``--set a.b=value``."""
     sources: Sources = {}
     tree = _load_tree(Path(path), sources, stack=())
     for override in overrides:
@@ -101,7 +104,8 @@ def _record_sources(tree: Any, prefix: tuple[str, ...], source: str, sources: So
             _record_sources(value, prefix + (str(key),), source, sources)
 
 
-def _apply_override(tree: dict, sources: Sources, override: str) -> None:
+def _apply_override(tree: dict, sources: Sources, override: str | tuple[str, str]) -> None:
+    override, typed = override if isinstance(override, tuple) else (override, f"--set {override}")
     key, sep, text = override.partition("=")
     if not sep or not key.strip():
         raise SsalError(f"override {override!r} must look like KEY=VALUE, e.g. train.epochs=10", "--set")
@@ -111,12 +115,18 @@ def _apply_override(tree: dict, sources: Sources, override: str) -> None:
         value = text
     keys = key.strip().split(".")
     node = tree
-    for part in keys[:-1]:
-        if not isinstance(node.get(part), dict):
+    for depth, part in enumerate(keys[:-1]):
+        if part not in node:
             node[part] = {}
+        elif not isinstance(node[part], dict):
+            # A section the file set to a scalar, a list or nothing: the override must not replace it with a
+            # mapping of defaults; report the section as it would be reported without the override.
+            inside = tuple(keys[: depth + 1])
+            raise SsalError(f"{'.'.join(inside)}: expected a mapping of keys, got {_describe(node[part])}",
+                            _source(sources, inside, typed))
         node = node[part]
     node[keys[-1]] = value
-    _record_sources(value, tuple(keys), f"--set {override}", sources)
+    _record_sources(value, tuple(keys), typed, sources)
 
 
 # -------------------------------------------------------------------------------------- building dataclasses

@@ -40,8 +40,12 @@ class TrainConfig:
             ``fp16`` or ``off``. Always off on CPU.
         seed: root of every random choice in training (initialisation is the caller's, see ``seed_everything``).
         log_interval: write a metrics line every this many steps.
-        deterministic: on CUDA, ask cuDNN and PyTorch for deterministic kernels (slower). CPU runs are always
-            deterministic for a fixed thread count.
+        deterministic: on CUDA, ask cuDNN and PyTorch for deterministic kernels and turn cuDNN autotuning off,
+            so that a resumed run matches an uninterrupted one bit for bit (slower). Off by default: on a GPU
+            speed matters more than the last bit, and the results differ only by floating-point rounding order.
+            CPU runs are always deterministic for a fixed thread count, whatever this says.
+        max_nonfinite_steps: stop training with an error after this many consecutive steps with a non-finite
+            loss (or, in float32, non-finite gradients); single bad steps are skipped and counted.
         find_unused_parameters: forwarded to DistributedDataParallel, for models whose steps may leave some
             parameters without a gradient (e.g. a RoI head on a batch without proposals).
     """
@@ -62,8 +66,9 @@ class TrainConfig:
     amp: str = "auto"
     seed: int = 0
     log_interval: int = 50
-    deterministic: bool = True
+    deterministic: bool = False
     find_unused_parameters: bool = False
+    max_nonfinite_steps: int = 5
 
     def validate(self, where: str = "train") -> TrainConfig:
         """Check every value; raise ``SsalError(..., where="train.<key>")`` on the first bad one. Returns self."""
@@ -84,6 +89,7 @@ class TrainConfig:
             raise SsalError(f"expected one of {', '.join(AMP_MODES)}, got {self.amp!r}", f"{where}.amp")
         _integer(self, "seed", where, minimum=0, maximum=2**63 - 1)
         _integer(self, "log_interval", where, minimum=1)
+        _integer(self, "max_nonfinite_steps", where, minimum=1)
         for key in ("deterministic", "find_unused_parameters"):
             if not isinstance(getattr(self, key), bool):
                 raise SsalError(f"expected true or false, got {getattr(self, key)!r}", f"{where}.{key}")
@@ -97,7 +103,8 @@ class TrainConfig:
 
 
 # Settings that may change when a run is resumed without changing what it computes.
-RESUME_FREE_KEYS = frozenset({"workers", "log_interval", "ckpt_interval", "keep_last", "find_unused_parameters"})
+RESUME_FREE_KEYS = frozenset({"workers", "log_interval", "ckpt_interval", "keep_last", "find_unused_parameters",
+                              "max_nonfinite_steps", "deterministic"})
 
 
 def _integer(config: TrainConfig, key: str, where: str, minimum: int, maximum: int | None = None) -> None:

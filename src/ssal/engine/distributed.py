@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import gc
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -152,10 +153,26 @@ class DistContext:
             model, device_ids=device_ids, find_unused_parameters=find_unused_parameters
         )
 
-    def shutdown(self) -> None:
-        """Tear the process group down (only if one exists)."""
-        if self.backend is not None and dist.is_initialized():
+    def shutdown(self, wait: bool = True) -> None:
+        """Tear the process group down (only if one exists), so that no backend thread outlives the interpreter.
+
+        gloo's threads (``pt_gloo_runloop``, ``gloo_tcp_loop``) live as long as *anything* holds the group: a
+        DistributedDataParallel wrapper (its reducer), a collective's work object. If one of them is freed only at
+        interpreter finalisation, a runloop thread takes the GIL while Python is shutting down and the process
+        aborts (``terminate called without an active exception``) after a successful run. So: every rank waits
+        for the others, the garbage that still holds the group (DDP wrappers sit in reference cycles) is collected
+        now, and only then is the group destroyed, which joins its threads. ``wait=False`` (after an error, when
+        the other ranks may never arrive) skips the barrier.
+        """
+        if self.backend is None or not dist.is_initialized():
+            return
+        try:
+            if wait:
+                self.barrier()
+        finally:
+            gc.collect()
             dist.destroy_process_group()
+            gc.collect()
 
 
 def init_distributed(device: str | None = None, timeout_s: float = 1800.0) -> DistContext:
@@ -199,8 +216,10 @@ def distributed_session(device: str | None = None, timeout_s: float = 1800.0) ->
     context = init_distributed(device, timeout_s)
     try:
         yield context
-    finally:
-        context.shutdown()
+    except BaseException:
+        context.shutdown(wait=False)
+        raise
+    context.shutdown()
 
 
 def _pick_device(device: torch.device | str | None, local_rank: int) -> torch.device:

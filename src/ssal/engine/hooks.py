@@ -31,6 +31,7 @@ from typing import IO, TYPE_CHECKING
 
 from tqdm import tqdm
 
+from ssal.atomic import atomic_write_bytes
 from ssal.engine.checkpoint import epoch_checkpoint_path, latest_checkpoint_path, prune_checkpoints, save_checkpoint
 
 if TYPE_CHECKING:
@@ -60,17 +61,32 @@ class Hook:
 
 class CheckpointHook(Hook):
     """After every epoch: ``ckpt/latest.pth``; every ``interval`` epochs and after the last one also
-    ``ckpt/checkpoint_epoch_N.pth``, keeping the newest ``keep_last``. Rank 0 writes, the others wait."""
+    ``ckpt/checkpoint_epoch_N.pth``, keeping the newest ``keep_last``. Rank 0 writes, the others wait.
+
+    ``latest.pth`` is written first; a run killed before its epoch file was complete gets that file back from
+    ``latest.pth`` when it resumes (``before_train``)."""
 
     def __init__(self, interval: int, keep_last: int):
         self.interval = interval
         self.keep_last = keep_last
 
+    def before_train(self, trainer: Trainer) -> None:
+        done = trainer.state.completed_epochs
+        if trainer.dist.is_main and trainer.state.resumed_from is not None and self._keeps(done, trainer):
+            path = epoch_checkpoint_path(trainer.run_dir, done)
+            if not path.is_file():
+                atomic_write_bytes(path, trainer.state.resumed_from.read_bytes())
+                prune_checkpoints(trainer.run_dir, self.keep_last)
+        trainer.dist.barrier()
+
+    def _keeps(self, done: int, trainer: Trainer) -> bool:
+        return done > 0 and (done % self.interval == 0 or done == trainer.config.epochs)
+
     def after_epoch(self, trainer: Trainer) -> None:
         if trainer.dist.is_main:
             done = trainer.state.completed_epochs
             paths = [latest_checkpoint_path(trainer.run_dir)]
-            if done % self.interval == 0 or done == trainer.config.epochs:
+            if self._keeps(done, trainer):
                 paths.append(epoch_checkpoint_path(trainer.run_dir, done))
             save_checkpoint(trainer.checkpoint(), paths)
             prune_checkpoints(trainer.run_dir, self.keep_last)

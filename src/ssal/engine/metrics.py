@@ -4,11 +4,15 @@ TensorBoard when it is installed (the ``tb`` extra).
 A step line (``"kind": "step"``) holds the means over the steps since the previous line, averaged over ranks::
 
     {"kind": "step", "step": 50, "epoch": 1, "lr": 0.0011, "beta1": 0.949, "loss": 1.93, "<loss term>": ...,
-     "grad_norm": 4.2, "frames_per_s": 11.8, "time": 1764300000.0}
+     "grad_norm": 4.2, "skipped_steps": 0, "frames_per_s": 11.8, "time": 1764300000.0}
+
+``skipped_steps`` counts, since the start of the run, the steps whose update was not applied (non-finite
+gradients; under float16 also the steps the loss scaler skipped).
 
 An epoch line (``"kind": "epoch"``, ``epoch`` = the epoch just completed, 1-based) holds the epoch's means, its
 ``seconds`` and ``frames_per_s``. On resume, lines past the checkpoint's step (from the part of the epoch that was
-interrupted) are dropped first, so the file reads like one uninterrupted run.
+interrupted) are dropped first, and a run started again without a checkpoint starts a new file, so the file reads
+like one uninterrupted run.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ class JsonlWriter:
         self._file = None
 
     def open(self, resumed_at_step: int | None) -> None:
+        """Open for appending; lines past ``resumed_at_step`` (written after the checkpoint that training goes on
+        from, 0 for a fresh start) are dropped first."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resumed_at_step is not None and self.path.exists():
             self._truncate_after(resumed_at_step)
@@ -141,9 +147,9 @@ class MetricsHook(Hook):
         self._writers = [JsonlWriter(trainer.run_dir / "metrics.jsonl")]
         if self.tensorboard:
             self._writers.append(TensorBoardWriter(trainer.run_dir / "tensorboard"))
-        resumed_at = trainer.state.global_step if trainer.state.resumed_from is not None else None
+        # Also without a checkpoint: a run killed in its first epoch and started again must not repeat lines.
         for writer in self._writers:
-            writer.open(resumed_at)
+            writer.open(trainer.state.global_step)
 
     def before_epoch(self, trainer: Trainer) -> None:
         self._window, self._epoch = _Window(), _Window()
@@ -155,13 +161,14 @@ class MetricsHook(Hook):
         self._epoch.add(values, last.frames)
         if trainer.state.global_step % self.interval == 0:
             record = {"kind": "step", "step": trainer.state.global_step, "epoch": trainer.state.epoch + 1}
-            record.update(lr=last.lr, beta1=last.beta1)
+            record.update(lr=last.lr, beta1=last.beta1, skipped_steps=trainer.state.skipped_steps)
             self._emit(trainer, record, self._window)
             self._window = _Window()
 
     def after_epoch(self, trainer: Trainer) -> None:
         record = {"kind": "epoch", "step": trainer.state.global_step, "epoch": trainer.state.completed_epochs}
         record["seconds"] = time.perf_counter() - self._epoch.start
+        record["skipped_steps"] = trainer.state.skipped_steps
         self._emit(trainer, record, self._epoch)
 
     def after_train(self, trainer: Trainer) -> None:

@@ -42,6 +42,7 @@ from ssal.engine.distributed import DistContext
 from ssal.engine.hooks import CheckpointHook, Hook, ProgressHook
 from ssal.engine.metrics import MetricsHook
 from ssal.engine.optim import OneCycle, build_optimizer
+from ssal.engine.run_folder import remove_temporary_files
 from ssal.engine.sampler import ShardedSampler
 from ssal.engine.seeding import (
     capture_rng_state,
@@ -81,17 +82,22 @@ class TrainState:
     epoch: int = 0
     completed_epochs: int = 0
     global_step: int = 0
-    skipped_steps: int = 0
+    skipped_steps: int = 0  # steps whose update was not applied (non-finite gradients, or GradScaler's skip)
+    nonfinite_streak: int = 0  # consecutive steps with a non-finite loss (or gradients, in float32)
     last: StepResult | None = None
     resumed_from: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # free space for hooks to share values
 
 
 def default_hooks(config: TrainConfig) -> list[Hook]:
-    """Checkpoints, metrics (JSONL + TensorBoard when installed) and a progress bar."""
+    """Metrics (JSONL + TensorBoard when installed), checkpoints and a progress bar.
+
+    Metrics come before checkpoints: an epoch's line is written before the checkpoint that ends it, so a kill
+    between the two leaves a line that the resume drops (it is past the previous checkpoint) and writes again,
+    never a checkpoint whose epoch line is missing."""
     return [
-        CheckpointHook(config.ckpt_interval, config.keep_last),
         MetricsHook(config.log_interval),
+        CheckpointHook(config.ckpt_interval, config.keep_last),
         ProgressHook(),
     ]
 
@@ -144,7 +150,12 @@ class Trainer:
         self.hooks = list(default_hooks(config) if hooks is None else hooks)
 
     def train(self, resume: bool = False) -> TrainState:
-        """Run (or, with ``resume``, continue) training to ``config.epochs``; returns the final state."""
+        """Run (or, with ``resume``, continue) training to ``config.epochs``; returns the final state.
+
+        Temporary files left in the run folder by a killed write are removed first (rank 0)."""
+        if self.dist.is_main:
+            for path in remove_temporary_files(self.run_dir):
+                _log.info("removed %s, left by an interrupted write", path)
         if resume:
             self.resume()
         self._log_plan()
@@ -159,19 +170,30 @@ class Trainer:
                 self.state.completed_epochs = epoch + 1
                 self._call("after_epoch")
         finally:
-            self._call("after_train")
+            try:
+                self._call("after_train")
+            finally:
+                # The DDP wrapper holds the process group (and its threads): let it go now, not at interpreter
+                # exit (see DistContext.shutdown); a later train() wraps again.
+                self.train_model = None
         return self.state
 
     def run_step(self, batch: Mapping[str, Any]) -> StepResult:
         """One optimiser step on ``batch``: schedule, forward, backward, clip, update."""
         lr, beta1 = self.schedule.apply(self.optimizer, self.state.global_step)
         batch = to_device(batch, self.device, non_blocking=True)
+        if self.train_model is None:  # released by the last train(); wrap again
+            self.train_model = self.dist.wrap_model(self.model, self.config.find_unused_parameters)
         with self.precision.autocast():
             loss, logs = self.train_model(batch)
         self.optimizer.zero_grad(set_to_none=True)
         self.precision.scaler.scale(loss).backward()
         grad_norm = self._clip_gradients()
         applied = self._apply_gradients(grad_norm)
+        if not applied:
+            self._count_nonfinite(loss, logs)
+        else:
+            self.state.nonfinite_streak = 0
         self.state.global_step += 1
         self.state.last = StepResult(
             loss=loss.detach(),
@@ -216,6 +238,7 @@ class Trainer:
             "config_fingerprint": self.identity.fingerprint,
             "epoch": self.state.completed_epochs,
             "global_step": self.state.global_step,
+            "skipped_steps": self.state.skipped_steps,
             "model_state": self.model.state_dict(),
             "optimizer_state": self.optimizer.state_dict(),
             "scheduler_state": self.schedule.state_dict(),
@@ -234,6 +257,7 @@ class Trainer:
         restore_rng_state(payload["rng_state"])
         self.state.completed_epochs = self.state.epoch = payload["epoch"]
         self.state.global_step = payload["global_step"]
+        self.state.skipped_steps = int(payload.get("skipped_steps", 0))
 
     def _begin_epoch(self, epoch: int) -> None:
         self.state.epoch = epoch
@@ -266,15 +290,40 @@ class Trainer:
     def _apply_gradients(self, grad_norm: torch.Tensor) -> bool:
         scaler = self.precision.scaler
         if scaler.is_enabled():  # float16: the scaler skips overflowing steps and adapts its scale
+            scale = scaler.get_scale()
             scaler.step(self.optimizer)
             scaler.update()
+            # The scaler lowers its scale exactly when it found inf/NaN gradients and skipped the step.
+            if scaler.get_scale() < scale:
+                self.state.skipped_steps += 1
+                return False
             return True
         if not torch.isfinite(grad_norm):  # same decision on every rank: the gradients were all-reduced
             self.state.skipped_steps += 1
-            _log.warning("non-finite gradient norm at step %d; step skipped", self.state.global_step)
+            _log.warning("non-finite gradient norm at step %d; step skipped", self.state.global_step + 1)
             return False
         self.optimizer.step()
         return True
+
+    def _count_nonfinite(self, loss: torch.Tensor, logs: Mapping[str, torch.Tensor]) -> None:
+        """After a skipped step: stop the run once the loss has been non-finite for ``max_nonfinite_steps``
+        steps in a row (a diverged run would otherwise skip every step to the end and report success).
+
+        Under float16 a skip with a finite loss is the scaler finding its scale, not a divergence."""
+        if self.precision.scaler.is_enabled() and bool(torch.isfinite(loss.detach())):
+            self.state.nonfinite_streak = 0
+            return
+        self.state.nonfinite_streak += 1
+        if self.state.nonfinite_streak < self.config.max_nonfinite_steps:
+            return
+        step = self.state.global_step + 1
+        terms = ", ".join(f"{key}={float(value.detach()):.4g}" for key, value in {"loss": loss, **logs}.items())
+        raise SsalError(
+            f"training diverged: {self.state.nonfinite_streak} steps in a row up to step {step} (epoch "
+            f"{self.state.epoch + 1}) had a non-finite loss or gradients ({terms}); lower train.lr, check the "
+            "data, or raise train.max_nonfinite_steps",
+            self.run_dir,
+        )
 
     def _call(self, event: str) -> None:
         for hook in self.hooks:
