@@ -13,6 +13,8 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (checkpoints, metrics, config)")
     parser.add_argument("--epochs", type=int, help="override train.epochs")
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/ckpt/latest.pth")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start again in a RUN_DIR that holds a run (its checkpoints and metrics are deleted)")
     parser.add_argument("--ledger", metavar="LEDGER.json",
                         help="train on the labelled frames of this ledger (copy-paste bank from them only)")
     parser.add_argument("--init-from", metavar="CKPT", help="start from these weights instead of from scratch")
@@ -22,14 +24,14 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ssal.engine import distributed_session
     from ssal.pipeline.supervised import train_detector
+    from ssal.run_lock import distributed_lock
 
-    if args.epochs is not None:
-        args.overrides.append(f"train.epochs={args.epochs}")
-    config = config_from_args(args)
+    extra = [] if args.epochs is None else [(f"train.epochs={args.epochs}", f"--epochs {args.epochs}")]
+    config = config_from_args(args, extra)
     frame_ids = _labelled_frames(args.ledger, config) if args.ledger else None
-    with distributed_session() as dist:
-        checkpoint = train_detector(config, args.out, frame_ids, resume=args.resume, init_from=args.init_from,
-                                    dist=dist)
+    with distributed_session() as dist, distributed_lock(args.out, "ssal train", dist):
+        checkpoint = train_detector(config, args.out, frame_ids, resume=args.resume, overwrite=args.overwrite,
+                                    init_from=args.init_from, dist=dist)
         if dist.is_main:
             print(f"trained {config.model.name}: {checkpoint}")
     return 0

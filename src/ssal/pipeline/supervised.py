@@ -18,6 +18,7 @@ from ssal.data.loader import DetectionDataset, collate
 from ssal.engine import Trainer, load_weights
 from ssal.engine.checkpoint import latest_checkpoint_path
 from ssal.engine.distributed import DistContext
+from ssal.engine.run_folder import prepare_run_folder
 from ssal.errors import SsalError
 from ssal.models import build_detector
 
@@ -48,26 +49,39 @@ def build_training_set(config: Config, reader, labelled: Sequence[FrameInfo]) ->
 
 
 def train_detector(config: Config, run_dir: str | Path, frame_ids: Sequence[str] | None = None, *,
-                   resume: bool = False, init_from: str | Path | None = None,
+                   resume: bool = False, overwrite: bool = False, init_from: str | Path | None = None,
                    dist: DistContext | None = None) -> Path:
     """Train ``config.model`` on the training split (or on ``frame_ids`` of it); returns the final checkpoint.
 
     ``init_from``: start from another run's weights (a later stage from an earlier one) instead of from scratch.
-    ``resume``: continue from ``run_dir/ckpt/latest.pth`` if it exists.
+    ``resume``: continue from ``run_dir/ckpt/latest.pth`` if it exists. A ``run_dir`` that already holds a run
+    is refused unless ``resume`` or ``overwrite`` (which deletes the old run's outputs) is given.
+
+    Every check (the folder, the data, the checkpoint to resume and whether it fits this config) comes before
+    the first write, so a refused run leaves the folder as it was. Hold the folder's ``RunLock`` around this.
     """
     run_dir = Path(run_dir)
     dist = dist or DistContext.single()
+    if resume and overwrite:
+        raise SsalError("give --resume (continue the run) or --overwrite (start it again), not both", "--overwrite")
+    if not overwrite:  # with overwrite, the old outputs are deleted once everything else has been checked
+        dist.run_on_main(prepare_run_folder, run_dir, resume, False)
     reader = dataset_from_config(config.data)
     labelled = select_frames(reader.infos(config.data.train_split), frame_ids)
     if not labelled:
         raise SsalError("no labelled frames to train on", "labelled set")
-    if dist.is_main:
-        atomic_write_text(run_dir / "config.yaml", config_to_yaml(config))
     dataset = build_training_set(config, reader, labelled)
     model = build_detector(config.model, seed=config.train.seed)
     if init_from is not None:
         load_weights(model, init_from, config.model.name, config.model)
     trainer = Trainer(model, dataset, config.train, run_dir, model_name=config.model.name,
                       model_config=config.model, collate_fn=collate, dist=dist)
-    trainer.train(resume=resume)
+    if resume:
+        trainer.resume()  # refuses another model or changed settings before anything is written
+    if dist.is_main:
+        if overwrite:
+            prepare_run_folder(run_dir, resume=False, overwrite=True)
+        atomic_write_text(run_dir / "config.yaml", config_to_yaml(config))
+    dist.barrier()
+    trainer.train()
     return latest_checkpoint_path(run_dir)

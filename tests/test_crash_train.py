@@ -1,0 +1,68 @@
+"""``ssal train`` on a folder that is in use, that holds a finished run, or with a resume it must refuse: one line,
+and the folder exactly as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ssal.cli import main as ssal
+from ssal.run_lock import RunLock
+
+TINY = Path(__file__).resolve().parents[1] / "configs" / "synthetic" / "tiny.yaml"
+
+
+def train(root, out, *extra):
+    return ssal(["train", "--config", str(TINY), "--data-root", str(root), "--out", str(out), "--epochs", "1",
+                 "--set", "train.batch_size=2", "--set", "train.workers=0", *extra])
+
+
+def snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def finished(kitti_sample, tmp_path_factory):
+    out = tmp_path_factory.mktemp("finished") / "run"
+    assert train(kitti_sample, out) == 0
+    return out
+
+
+def test_a_finished_run_is_not_trained_over_without_resume_or_overwrite(kitti_sample, finished, capsys):
+    before = snapshot(finished)
+    capsys.readouterr()
+    assert train(kitti_sample, finished) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {finished}: already holds a training run (checkpoints up to epoch 1)")
+    assert "--resume" in error and "--overwrite" in error and error.count("\n") == 1
+    assert snapshot(finished) == before
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--set", "model.proposals.train_pre_nms=100"], "checkpoint holds model 'pillar_rcnn' with config fingerprint"),
+    (["--set", "train.lr=0.5"], "train.lr"),
+])
+def test_a_refused_resume_leaves_the_run_untouched(kitti_sample, finished, capsys, extra, message):
+    before = snapshot(finished)
+    capsys.readouterr()
+    assert train(kitti_sample, finished, "--resume", *extra) == 1
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+    assert snapshot(finished) == before  # config.yaml included
+
+
+def test_a_folder_in_use_is_refused_with_the_holder(kitti_sample, tmp_path, capsys):
+    with RunLock(tmp_path / "run", "ssal train"):
+        assert train(kitti_sample, tmp_path / "run") == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {tmp_path / 'run'}: in use by ssal train (PID ") and error.count("\n") == 1
+    assert not (tmp_path / "run" / "ckpt").exists()
+
+
+def test_overwrite_starts_the_run_again(kitti_sample, tmp_path):
+    assert train(kitti_sample, tmp_path / "run") == 0
+    (tmp_path / "run" / "ckpt" / "checkpoint_epoch_7.pth").write_bytes(b"old run")
+    assert train(kitti_sample, tmp_path / "run", "--overwrite") == 0
+    assert sorted(p.name for p in (tmp_path / "run" / "ckpt").iterdir()) == ["checkpoint_epoch_1.pth", "latest.pth"]
+    assert not (tmp_path / "run" / "ssal.lock").exists()
