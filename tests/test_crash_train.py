@@ -3,6 +3,10 @@ and the folder exactly as it was."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,4 +69,22 @@ def test_overwrite_starts_the_run_again(kitti_sample, tmp_path):
     (tmp_path / "run" / "ckpt" / "checkpoint_epoch_7.pth").write_bytes(b"old run")
     assert train(kitti_sample, tmp_path / "run", "--overwrite") == 0
     assert sorted(p.name for p in (tmp_path / "run" / "ckpt").iterdir()) == ["checkpoint_epoch_1.pth", "latest.pth"]
+    assert not (tmp_path / "run" / "ssal.lock").exists()
+
+
+def test_a_two_process_torchrun_training_exits_cleanly_and_releases_its_lock(kitti_sample, tmp_path):
+    # One run of benchmarks/torchrun_stress.py: a training that succeeds must exit 0 on both ranks.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+               f"--master_port={port}", "-m", "ssal", "train", "--config", str(TINY), "--data-root",
+               str(kitti_sample), "--out", str(tmp_path / "run"), "--epochs", "1", "--set", "train.batch_size=1",
+               "--set", "train.workers=0", "--set", "train.log_interval=1"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path))
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("trained pillar_rcnn") == 1  # rank 0 reports
+    assert "terminate called" not in done.stderr
+    assert (tmp_path / "run" / "ckpt" / "latest.pth").is_file()
     assert not (tmp_path / "run" / "ssal.lock").exists()

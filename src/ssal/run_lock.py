@@ -117,7 +117,7 @@ def distributed_lock(folder: str | os.PathLike, command: str, dist=None, beside:
         with lock:
             yield
         return
-    dist.run_on_main(lock.acquire)  # an SsalError on rank 0 reaches every rank
+    dist.run_on_main(lambda: lock.acquire() and None)  # an SsalError on rank 0 reaches every rank
     try:
         yield
     finally:
