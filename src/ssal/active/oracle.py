@@ -67,6 +67,16 @@ def walk_ranking(frame_ids: Iterable[str], cost_of: Callable[[str], float], budg
     return Walk(frames, costs, exhausted=spent < budget.amount)
 
 
+def nothing_bought(walk: Walk, frame_ids: Sequence[str], budget: Budget, cost_of: Callable[[str], float]
+                   ) -> str | None:
+    """Why a walk bought nothing although frames were left (the first-ranked frame alone exceeds the budget),
+    or None when it bought something (or there was nothing to buy)."""
+    if walk.frames or not frame_ids:
+        return None
+    return (f"bought nothing: the first-ranked frame {frame_ids[0]} alone costs {cost_of(frame_ids[0]):g} "
+            f"{budget.unit}, more than the round budget of {budget}; raise the budget or use overshoot: allow_last")
+
+
 class Oracle:
     """Reveals the per-class box counts of a frame (``reveal``); ``buy`` spends a budget along a ranking."""
 
@@ -106,6 +116,10 @@ class Oracle:
             notes.append(f"the budget of {budget} is more than the {len(frame_ids)} remaining frames hold "
                          f"({walk.spent:g} {budget.unit}): bought all of them")
             warn(notes[-1], ledger.path or "ledger")
+        nothing = nothing_bought(walk, frame_ids, budget, cost_of)
+        if nothing:
+            notes.append(nothing)
+            warn(nothing, ledger.path or "ledger")
         scores = _scores_of(ranking, walk.frames)
         return Round(index=len(ledger.rounds), kind=kind,
                      strategy=strategy or getattr(ranking, "strategy", "given order"),

@@ -122,14 +122,17 @@ def strip_labels(infos: Sequence) -> list:
 
 def run_pool_inference(predictor: PoolPredictor, dataset, out_dir: str | os.PathLike, classes: Sequence[str], *,
                        collate_fn, batch_size: int = 4, workers: int = 0, dist: DistContext | None = None,
-                       info: dict | None = None, progress: bool = True) -> PoolOutputs:
-    """Predict every item of ``dataset`` (a ``DetectionDataset`` over label-free infos) into ``out_dir``."""
+                       info: dict | None = None, progress: bool = True, description: str = "pool inference"
+                       ) -> PoolOutputs:
+    """Predict every item of ``dataset`` (a ``DetectionDataset`` over label-free infos) into ``out_dir``.
+
+    ``description`` labels the progress bar (name the model when several run one after another)."""
     dist = dist if dist is not None else DistContext.single()
     out_dir = Path(out_dir)
     target = out_dir if dist.world_size == 1 else out_dir.with_name(f"{out_dir.name}.rank{dist.rank}")
     indices = shard_indices(len(dataset), dist.rank, dist.world_size)
     _predict_shard(predictor, dataset, indices, target, classes, collate_fn, batch_size, workers, info,
-                   progress and progress_enabled(dist.rank, sys.stderr), dist.device)
+                   progress and progress_enabled(dist.rank, sys.stderr), dist.device, description)
     if dist.world_size > 1:
         dist.barrier()
         dist.run_on_main(_merge_shards, out_dir, dist.world_size, [dataset.infos[i].frame_id
@@ -138,14 +141,14 @@ def run_pool_inference(predictor: PoolPredictor, dataset, out_dir: str | os.Path
 
 
 def _predict_shard(predictor, dataset, indices, target: Path, classes, collate_fn, batch_size, workers, info,
-                   show: bool, device) -> None:
+                   show: bool, device, description: str) -> None:
     loader = DataLoader(dataset, batch_size=batch_size, sampler=indices, num_workers=workers, collate_fn=collate_fn)
     model = predictor.model
     was_training = model.training
     model.eval()
     writer = None
     try:
-        with tqdm(total=len(indices), desc="pool inference", unit="frame", disable=not show) as bar:
+        with tqdm(total=len(indices), desc=description, unit="frame", disable=not show) as bar:
             for batch in loader:
                 frames = predictor(to_device(batch, device))
                 if writer is None:

@@ -7,6 +7,7 @@ oracle reads the pool's labels from the dataset; the strategies never receive th
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from ssal.active.oracle import SimulatedOracle
 from ssal.active.outputs import PoolOutputs
 from ssal.active.query import query_round
 from ssal.active.strategies import get_strategy
-from ssal.errors import SsalError
+from ssal.errors import SsalError, warn
 
 
 @dataclass
@@ -97,12 +98,24 @@ def query(config, ledger_path: str | os.PathLike, strategy_name: str, budget: Bu
     strategy = get_strategy(strategy_name, settings)
     if (partner_ckpt or partner_outputs) and not strategy.partner:
         raise SsalError(f"strategy {strategy_name!r} does not use a partner model", "--partner-ckpt")
-    frames = _frames_to_predict(ledger, strategy)
-    own = _outputs(config, pool, ckpt, outputs, frames, strategy, settings, Path(out_dir) / "pool_outputs", dist)
-    partner = None
+    round_index = len(ledger.rounds)
+    # Every input is checked before any work: a bad partner checkpoint must not surface after an hour of
+    # inference with the own model.
+    own_source = _source(config, ckpt, outputs, round_index, "--ckpt", "--outputs")
+    partner_source = None
     if partner_ckpt or partner_outputs:
-        partner = _outputs(config, pool, partner_ckpt, partner_outputs, ledger.unlabelled, None, settings,
-                           Path(out_dir) / "partner_outputs", dist)
+        partner_source = _source(config, partner_ckpt, partner_outputs, round_index, "--partner-ckpt",
+                                 "--partner-outputs")
+    elif strategy.partner:
+        warn(f"strategy {strategy.name!r} runs without the model cascade (no --partner-ckpt or --partner-outputs): "
+             "the own model's predictions are used unchecked", "--partner-ckpt")
+    frames = _frames_to_predict(ledger, strategy)
+    own = _outputs(config, pool, own_source, frames, strategy, settings, Path(out_dir) / "pool_outputs", dist,
+                   round_index, "own model")
+    partner = None
+    if partner_source is not None:
+        partner = _outputs(config, pool, partner_source, ledger.unlabelled, None, settings,
+                           Path(out_dir) / "partner_outputs", dist, round_index, "partner model")
     seed = config.train.seed if seed is None else seed
 
     def rank_and_record() -> QueryResult:
@@ -130,33 +143,91 @@ def _frames_to_predict(ledger: Ledger, strategy) -> list[str]:
     return list(view.unlabelled)
 
 
-def _outputs(config, pool: Pool, ckpt, outputs, frames, strategy, settings: ActiveConfig, out_dir: Path,
-             dist) -> PoolOutputs:
+@dataclass
+class _Source:
+    """Where a model's pool outputs come from: a loaded checkpoint (to run) or saved outputs (opened)."""
+
+    ckpt: str | None = None
+    model: object = None
+    checkpoint_sha256: str | None = None
+    outputs: PoolOutputs | None = None
+
+
+def _source(config, ckpt, outputs, round_index: int, ckpt_flag: str, outputs_flag: str) -> _Source:
+    """Open and check a model's checkpoint or saved outputs (nothing is computed yet)."""
     if outputs:
-        return PoolOutputs.open(outputs)
+        saved = PoolOutputs.open(outputs)
+        check_outputs_round(saved, round_index, file_sha256(ckpt) if ckpt else None)
+        return _Source(outputs=saved)
     if not ckpt:
-        raise SsalError("give --ckpt (a model to run over the pool) or --outputs (its saved predictions)", "--ckpt")
-    return predict_pool(config, pool, ckpt, frames, out_dir, strategy, settings, dist)
+        raise SsalError(f"give {ckpt_flag} (a model to run over the pool) or {outputs_flag} (its saved "
+                        "predictions)", ckpt_flag)
+    return _Source(ckpt=ckpt, model=load_pool_model(config, ckpt), checkpoint_sha256=file_sha256(ckpt))
 
 
-def predict_pool(config, pool: Pool, ckpt: str, frame_ids: list[str], out_dir: Path, strategy,
-                 settings: ActiveConfig, dist=None) -> PoolOutputs:
-    """Run the checkpoint's detector (``config.model``) over ``frame_ids`` of the pool into ``out_dir``."""
-    from ssal.active.pool_inference import InferenceRequest, PoolPredictor, run_pool_inference, strip_labels
-    from ssal.data.loader import DetectionDataset, collate
+def check_outputs_round(outputs: PoolOutputs, round_index: int, checkpoint_sha256: str | None = None) -> None:
+    """Refuse saved pool outputs made for another round of the ledger, or (when known) by another checkpoint.
+
+    Outputs written by ``ssal query`` record both (``info["ledger_round"]``, ``info["checkpoint_sha256"]``);
+    outputs made elsewhere that record neither cannot be checked and are taken as they are."""
+    made_for = outputs.info.get("ledger_round")
+    if made_for is not None and int(made_for) != round_index:
+        raise SsalError(f"these pool outputs were made for round {made_for}, but the ledger's next round is "
+                        f"{round_index}: the labelled set has changed since; run pool inference again (--ckpt)",
+                        outputs.source)
+    held = outputs.info.get("checkpoint_sha256")
+    if checkpoint_sha256 is not None and held is not None and held != checkpoint_sha256:
+        raise SsalError(f"these pool outputs were made by another checkpoint (sha256 {held[:12]}..., the given one "
+                        f"is {checkpoint_sha256[:12]}...)", outputs.source)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_pool_model(config, ckpt: str | os.PathLike):
+    """The configured detector with the weights of ``ckpt`` (every check of the checkpoint happens here)."""
     from ssal.engine.checkpoint import load_weights
     from ssal.models import build_detector
 
     model_config = config.model  # its classes equal data.classes (checked when the config loads)
     model = build_detector(model_config, seed=config.train.seed)
     load_weights(model, ckpt, model_config.name, model_config)
+    return model
+
+
+def _outputs(config, pool: Pool, source: _Source, frames, strategy, settings: ActiveConfig, out_dir: Path,
+             dist, round_index: int, role: str) -> PoolOutputs:
+    if source.outputs is not None:
+        return source.outputs
+    info = {"ledger_round": round_index, "checkpoint_sha256": source.checkpoint_sha256}
+    return predict_pool(config, pool, source.ckpt, frames, out_dir, strategy, settings, dist, model=source.model,
+                        info=info, description=f"pool inference, {role}")
+
+
+def predict_pool(config, pool: Pool, ckpt: str, frame_ids: list[str], out_dir: Path, strategy,
+                 settings: ActiveConfig, dist=None, *, model=None, info: dict | None = None,
+                 description: str = "pool inference") -> PoolOutputs:
+    """Run the checkpoint's detector (``config.model``) over ``frame_ids`` of the pool into ``out_dir``.
+
+    ``model``: the detector already loaded from ``ckpt`` (``load_pool_model``); ``info`` is stored with the
+    outputs (``ssal query`` records the ledger round and the checkpoint's hash there)."""
+    from ssal.active.pool_inference import InferenceRequest, PoolPredictor, run_pool_inference, strip_labels
+    from ssal.data.loader import DetectionDataset, collate
+
+    model = load_pool_model(config, ckpt) if model is None else model
     if dist is not None:
         model.to(dist.device)
     infos = {info.frame_id: info for info in pool.dataset.infos(pool.identity.split, count_points=False)}
     dataset = DetectionDataset(pool.dataset, strip_labels([infos[f] for f in frame_ids]), config.data.classes,
-                               model_config.point_cloud_range)
+                               config.model.point_cloud_range)
     request = InferenceRequest() if strategy is None else InferenceRequest.for_strategy(
         strategy, settings.mc_dropout.passes)
-    info = {"checkpoint": str(Path(ckpt).resolve()), "request": request.__dict__}
+    stored = {"checkpoint": str(Path(ckpt).resolve()), "request": request.__dict__, **(info or {})}
     return run_pool_inference(PoolPredictor(model, request, config.train.seed), dataset, out_dir, config.data.classes,
-                              collate_fn=collate, batch_size=settings.inference_batch_size, dist=dist, info=info)
+                              collate_fn=collate, batch_size=settings.inference_batch_size, dist=dist, info=stored,
+                              description=description)

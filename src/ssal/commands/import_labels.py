@@ -18,8 +18,10 @@ def register(subparsers) -> None:
 
 def run_import(args: argparse.Namespace) -> int:
     from ssal.active.workflow import import_label_files
+    from ssal.run_lock import RunLock
 
-    item = import_label_files(args.ledger, args.labels)
+    with RunLock.beside(args.ledger, "ssal import-labels"):
+        item = import_label_files(args.ledger, args.labels)
     print(f"round {item.index}: {len(item.frames)} frames labelled, {sum(item.frame_costs('boxes'))} boxes")
     print(f"updated {args.ledger}")
     return 0

@@ -35,12 +35,14 @@ def register(subparsers) -> None:
 def run_init(args: argparse.Namespace) -> int:
     from ssal.active.budget import Budget
     from ssal.active.workflow import init_ledger
+    from ssal.run_lock import RunLock
 
     config = config_from_args(args)
     settings = config.active
     budget = Budget(args.budget if args.budget is not None else settings.initial_budget, args.unit or settings.unit)
     seed = config.train.seed if args.seed is None else args.seed
-    ledger = init_ledger(config, budget, seed, args.out, oracle=not args.no_oracle)
+    with RunLock.beside(args.out, "ssal ledger init"):
+        ledger = init_ledger(config, budget, seed, args.out, oracle=not args.no_oracle)
     print(ledger.summary())
     if args.no_oracle:
         print(f"annotate the {len(ledger.rounds[0].frames)} frames of round 0 (listed in {args.out}), then run "
@@ -51,8 +53,8 @@ def run_init(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     from ssal.active.ledger import Ledger
-
     from ssal.errors import SsalError
+    from ssal.run_lock import RunLock
 
     ledger = Ledger.load(args.ledger)
     if args.out and args.round is None:
@@ -61,6 +63,7 @@ def run_show(args: argparse.Namespace) -> int:
         ledger = ledger.at_round(args.round)
     print(ledger.summary())
     if args.out:
-        ledger.save(args.out)
+        with RunLock.beside(args.out, "ssal ledger show --out"):
+            ledger.save(args.out)
         print(f"wrote {args.out}")
     return 0

@@ -36,11 +36,13 @@ def run_query(args: argparse.Namespace) -> int:
     from ssal.active.budget import Budget
     from ssal.active.workflow import query
     from ssal.engine.distributed import distributed_session
+    from ssal.run_lock import distributed_lock
 
     config = config_from_args(args)
     settings = config.active
     budget = Budget(args.budget if args.budget is not None else settings.round_budget, args.unit or settings.unit)
-    with distributed_session() as dist:
+    with distributed_session() as dist, distributed_lock(args.out, "ssal query", dist), \
+            distributed_lock(args.ledger, "ssal query", dist, beside=True):
         result = query(config, args.ledger, args.strategy or settings.strategy, budget, args.out, ckpt=args.ckpt,
                        partner_ckpt=args.partner_ckpt, outputs=args.outputs, partner_outputs=args.partner_outputs,
                        oracle=not args.no_oracle, seed=args.seed, dist=dist)

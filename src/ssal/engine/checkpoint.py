@@ -115,8 +115,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways on a bad file; all mean the same
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SsalError(f"not a readable checkpoint (truncated, or not written by ssal): {reason}", path) from None
+        raise SsalError(f"not a readable checkpoint (truncated, or not written by ssal): {_short_reason(exc)}",
+                        path) from None
     if not isinstance(payload, dict) or "format_version" not in payload:
         hint = ""
         if isinstance(payload, dict) and {"model_state", "it"} <= payload.keys():
@@ -186,6 +186,16 @@ def check_same_training(
             "resume with the same torchrun --nproc_per_node/--nnodes (or start a new run directory)",
             path,
         )
+
+
+def _short_reason(error: Exception) -> str:
+    """The first sentence of torch's message: torch appends paragraphs of advice (miniz internals, how to load
+    without ``weights_only``) that do not belong in a one-line error."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    if not text:
+        return type(error).__name__
+    first = text.splitlines()[0].split(". ")[0].rstrip(".")
+    return first if len(first) <= 160 else first[:157] + "..."
 
 
 def _check_state_fits(model: nn.Module, state: Mapping[str, torch.Tensor], path: str | Path,

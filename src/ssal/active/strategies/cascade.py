@@ -13,7 +13,9 @@ Per frame (SPEC 4.1):
 Without a partner the own predictions are used as they are, all reliable.
 
 IoUs come from ``ssal.geometry.boxes_iou_bev`` on row-wise pairs: only own/partner pairs of the same frame whose
-enclosing circles meet are computed, for thousands of frames per call.
+enclosing circles meet are computed. Frames are fused in chunks holding at most ``MAX_PAIRS`` candidate pairs
+(own boxes x partner boxes of each frame), so memory stays bounded however many boxes a frame has (a Waymo frame
+with 100 boxes per model has 10,000 pairs; KITTI frames a few dozen).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ssal.active.outputs import PoolOutputs
 from ssal.active.segments import gather_rows
 from ssal.geometry import boxes_iou_bev
 
-CHUNK_FRAMES = 4096  # frames per IoU call (about 400k candidate pairs before the circle test)
+MAX_PAIRS = 1 << 20  # candidate pairs per chunk: ~1M pairs, about 100 MB of temporaries before the circle test
 
 
 @dataclass
@@ -59,15 +61,28 @@ def own_predictions(own: PoolOutputs, positions: np.ndarray) -> FusedPredictions
 
 
 def fuse(own: PoolOutputs, own_positions: np.ndarray, partner: PoolOutputs, partner_positions: np.ndarray,
-         cfg: CalConfig) -> FusedPredictions:
+         cfg: CalConfig, max_pairs: int = MAX_PAIRS) -> FusedPredictions:
     """Fuse ``own`` frames ``own_positions`` with the same frames of ``partner`` (``partner_positions``)."""
     base = own_predictions(own, own_positions)
     other = own_predictions(partner, partner_positions)
-    parts = []
-    for start in range(0, len(own_positions), CHUNK_FRAMES):
-        stop = min(start + CHUNK_FRAMES, len(own_positions))
-        parts.append(_fuse_chunk(_slice(base, start, stop), _slice(other, start, stop), cfg))
+    pairs = np.diff(base.offsets) * np.diff(other.offsets)
+    parts = [_fuse_chunk(_slice(base, start, stop), _slice(other, start, stop), cfg)
+             for start, stop in pair_chunks(pairs, max_pairs)]
     return _concatenate(parts)
+
+
+def pair_chunks(pairs_per_frame: np.ndarray, max_pairs: int) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]`` consecutive frame ranges covering every frame, each holding at most ``max_pairs``
+    pairs, except a single frame that alone holds more (it gets a chunk of its own)."""
+    bounds, start, held = [], 0, 0
+    for index, pairs in enumerate(np.asarray(pairs_per_frame, dtype=np.int64).tolist()):
+        if index > start and held + pairs > max_pairs:
+            bounds.append((start, index))
+            start, held = index, 0
+        held += pairs
+    if len(pairs_per_frame) > start:
+        bounds.append((start, len(pairs_per_frame)))
+    return bounds
 
 
 def _fuse_chunk(p: FusedPredictions, a: FusedPredictions, cfg: CalConfig) -> FusedPredictions:
