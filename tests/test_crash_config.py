@@ -1,5 +1,6 @@
-"""Config mistakes are reported as the user made them: a section that is not a mapping stays an error when an
-override points into it, and errors name the option the user typed, not its internal ``--set`` form."""
+"""Input mistakes are reported as the user made them: a config section that is not a mapping stays an error when an
+override points into it, errors name the option the user typed, not its internal ``--set`` form, and a truncated
+point file is an error wherever it is read."""
 
 from __future__ import annotations
 
@@ -41,3 +42,15 @@ def test_errors_name_the_option_the_user_typed(tmp_path, capsys, arguments, type
     code = ssal(["train", "--config", str(TINY), "--out", str(tmp_path / "run"), *arguments])
     error = capsys.readouterr().err
     assert code == 1 and error.startswith(f"error: {typed}: ") and error.count("\n") == 1
+
+
+def test_data_info_fails_on_a_truncated_point_file_like_every_reader(kitti_sample, tmp_path, capsys):
+    import shutil
+
+    root = tmp_path / "kitti"
+    shutil.copytree(kitti_sample, root, ignore=shutil.ignore_patterns("openpcdet_infos"))
+    scan = root / "training" / "velodyne" / "000003.bin"
+    scan.write_bytes(scan.read_bytes()[:1001])  # cut mid-record
+    assert ssal(["data", "info", "--format", "kitti", "--root", str(root)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {scan}: size 1001 bytes is not a multiple of 16") and error.count("\n") == 1

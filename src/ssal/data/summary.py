@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ssal.data.frame import FrameInfo
+from ssal.data.point_file import count_points
 
 # The difficulty columns of each dataset: (level, heading), and what the levels mean.
 LEVEL_COLUMNS = {
@@ -32,8 +32,8 @@ class SplitSummary:
 
 def summarize_split(dataset, split: str, infos: list[FrameInfo], source: str) -> SplitSummary:
     counter = getattr(dataset, "count_points", None)  # the reader knows its point files; else headerless float32
-    points = np.array([counter(info) if counter else _point_count(dataset.root / info.points_path,
-                                                                   info.num_point_features) for info in infos])
+    points = np.array([counter(info) if counter else count_points(dataset.root / info.points_path,
+                                                                  info.num_point_features) for info in infos])
     summary = SplitSummary(split=split, frames=len(infos), source=source, points=points,
                            dataset=getattr(dataset, "name", "kitti"))
     for info in infos:
@@ -70,9 +70,3 @@ def format_summary(summaries: list[SplitSummary], classes: list[str] | None = No
             lines.append("  " + "; ".join(notes))
     return "\n".join(lines)
 
-
-def _point_count(path: os.PathLike, num_features: int) -> int:
-    try:
-        return os.path.getsize(path) // (4 * num_features)
-    except OSError:
-        return 0
