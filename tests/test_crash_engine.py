@@ -3,7 +3,9 @@ there, a metrics log that reads like one uninterrupted run; a diverged run stops
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 
 import pytest
 import torch
@@ -150,3 +152,38 @@ def test_a_finished_run_is_not_overwritten_without_resume_or_overwrite(tmp_path)
     prepare_run_folder(tmp_path, resume=False, overwrite=True)
     assert not (tmp_path / "ckpt").exists() and not (tmp_path / "metrics.jsonl").exists()
     prepare_run_folder(tmp_path, resume=False, overwrite=False)  # an empty folder is fine
+
+
+@pytest.mark.parametrize(("code", "cause"), [(errno.ENOSPC, "No space left on device"),
+                                             (errno.EACCES, "Permission denied"),
+                                             (errno.EROFS, "Read-only file system")])
+def test_a_full_disk_or_unwritable_folder_is_one_line_naming_the_file(tmp_path, monkeypatch, code, cause):
+    import ssal.atomic
+
+    def refuse(fd):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(ssal.atomic.os, "fsync", refuse)
+    with pytest.raises(SsalError) as error:
+        trainer(tmp_path, config(epochs=1)).train()
+    assert str(error.value) == f"{tmp_path / 'ckpt' / 'latest.pth'}: cannot write: {cause}"
+    assert isinstance(error.value, OSError)  # code that tolerates unwritable places still catches it
+    assert not list(tmp_path.rglob("*.tmp")) and not (tmp_path / "ckpt" / "latest.pth").exists()
+
+
+def test_a_full_disk_while_logging_metrics_is_one_line(tmp_path, monkeypatch):
+    from ssal.engine import metrics
+
+    class FullFile:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def close(self):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(metrics, "open", FullFile, raising=False)
+    with pytest.raises(SsalError, match="metrics.jsonl: cannot write: No space left on device"):
+        trainer(tmp_path, config(epochs=1)).train()

@@ -88,3 +88,22 @@ def test_a_two_process_torchrun_training_exits_cleanly_and_releases_its_lock(kit
     assert "terminate called" not in done.stderr
     assert (tmp_path / "run" / "ckpt" / "latest.pth").is_file()
     assert not (tmp_path / "run" / "ssal.lock").exists()
+
+
+def test_a_full_disk_is_one_line_and_the_run_resumes_once_there_is_room(kitti_sample, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import ssal.atomic
+
+    real_fsync = ssal.atomic.os.fsync
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ssal.atomic.os, "fsync", full)
+    assert train(kitti_sample, tmp_path / "run") == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("error: ") and "No space left on device" in error
+    monkeypatch.setattr(ssal.atomic.os, "fsync", real_fsync)
+    assert train(kitti_sample, tmp_path / "run", "--resume") == 0
+    assert not list((tmp_path / "run").rglob("*.tmp"))

@@ -4,11 +4,16 @@ The new content goes to a temporary file in the destination's folder (so the fin
 one file system), is flushed and fsync'ed, then renamed over the destination; the folder is fsync'ed too so the
 rename itself survives a power cut. If anything fails, the temporary file is removed and the destination is left
 as it was. Checkpoints, manifests, ledgers, JSON and pickles everywhere in the project are written through here.
+
+A write that fails for a reason the user must fix (disk full, quota, permission denied, read-only file system)
+raises ``WriteError``: an ``SsalError`` (one line naming the destination and the cause) that is also an
+``OSError``, so code that tolerates unwritable places (a read-only dataset's cache) keeps doing so.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -19,7 +24,11 @@ from typing import IO, Any, Iterator
 
 import torch
 
+from ssal.errors import SsalError
+
 __all__ = [
+    "WriteError",
+    "write_error",
     "atomic_open",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -28,6 +37,21 @@ __all__ = [
     "atomic_torch_save",
     "torch_bytes",
 ]
+
+
+# Causes a user can fix; any other OSError is a bug or a broken machine and keeps its traceback.
+USER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS})
+
+
+class WriteError(SsalError, OSError):
+    """A file could not be written: disk full, quota, permission denied, read-only file system."""
+
+
+def write_error(error: OSError, path: str | os.PathLike) -> OSError:
+    """``error`` as a one-line ``WriteError`` naming ``path`` when its cause is the user's to fix, else itself."""
+    if isinstance(error, SsalError) or error.errno not in USER_ERRNOS:
+        return error
+    return WriteError(f"cannot write: {error.strerror or os.strerror(error.errno)}", path)
 
 
 @contextlib.contextmanager
@@ -39,8 +63,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", encoding: str | None 
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_open writes whole files; mode must be 'wb' or 'w', got {mode!r}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise write_error(error, path) from None
     try:
         # mkstemp makes the file private (0600); give it the mode an ordinary open() would have.
         os.chmod(tmp_name, 0o666 & ~_umask())
@@ -50,9 +77,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", encoding: str | None 
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
+        if isinstance(error, OSError) and write_error(error, path) is not error:
+            raise write_error(error, path) from None
         raise
     _fsync_dir(path.parent)
 

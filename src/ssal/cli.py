@@ -49,6 +49,15 @@ def main(argv: list[str] | None = None) -> int:
     except SsalError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:
+        from ssal.atomic import USER_ERRNOS
+
+        if error.errno not in USER_ERRNOS:  # a bug or a broken machine: keep the traceback
+            raise
+        # Disk full, permission denied, read-only: one line, like every user error.
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -29,6 +29,7 @@ import socket
 from pathlib import Path
 from typing import Iterator
 
+from ssal.atomic import write_error
 from ssal.errors import SsalError
 
 __all__ = ["LOCK_NAME", "RunLock", "distributed_lock"]
@@ -77,10 +78,17 @@ class RunLock:
             if _same_file(fd, self.path):
                 break
             os.close(fd)
-        stale = _read_holder(fd)
-        if stale:
-            _log.info("%s: taking over the lock of %s, which is no longer running", self.folder, _describe(stale))
-        _write_holder(fd, self.command)
+        try:
+            stale = _read_holder(fd)
+            if stale:
+                _log.info("%s: taking over the lock of %s, which is no longer running", self.folder,
+                          _describe(stale))
+            _write_holder(fd, self.command)
+        except BaseException as error:
+            os.close(fd)  # releases the flock: a failed acquire must not hold the folder
+            if isinstance(error, OSError):
+                raise write_error(error, self.path) from None
+            raise
         self._fd = fd
         return self
 

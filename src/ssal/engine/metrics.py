@@ -17,6 +17,7 @@ like one uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ssal.atomic import atomic_write_text
+from ssal.atomic import atomic_write_text, write_error
 from ssal.engine.hooks import Hook
 
 if TYPE_CHECKING:
@@ -46,19 +47,26 @@ class JsonlWriter:
     def open(self, resumed_at_step: int | None) -> None:
         """Open for appending; lines past ``resumed_at_step`` (written after the checkpoint that training goes on
         from, 0 for a fresh start) are dropped first."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if resumed_at_step is not None and self.path.exists():
-            self._truncate_after(resumed_at_step)
-        self._file = open(self.path, "a", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if resumed_at_step is not None and self.path.exists():
+                self._truncate_after(resumed_at_step)
+            self._file = open(self.path, "a", encoding="utf-8")
+        except OSError as error:
+            raise write_error(error, self.path) from None
 
     def write(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+        except OSError as error:
+            raise write_error(error, self.path) from None
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            with contextlib.suppress(OSError):  # a full disk was reported by write(); do not mask that error
+                file.close()
 
     def _truncate_after(self, step: int) -> None:
         kept = []
