@@ -107,3 +107,14 @@ def test_a_full_disk_is_one_line_and_the_run_resumes_once_there_is_room(kitti_sa
     monkeypatch.setattr(ssal.atomic.os, "fsync", real_fsync)
     assert train(kitti_sample, tmp_path / "run", "--resume") == 0
     assert not list((tmp_path / "run").rglob("*.tmp"))
+
+
+def test_predictions_keep_roi_features_in_float16(kitti_sample, finished, tmp_path):
+    import pickle
+
+    assert ssal(["predict", "--config", str(TINY), "--data-root", str(kitti_sample), "--ckpt",
+                 str(finished / "ckpt" / "latest.pth"), "--split", "train", "--out", str(tmp_path)]) == 0
+    payload = pickle.loads((tmp_path / "predictions.pkl").read_bytes())
+    features = [frame["roi_features"] for frame in payload["frames"]]
+    assert len(features) == 5 and all(f.dtype == "float16" and f.shape[1:] == (256,) for f in features)
+    assert all(frame["boxes"].dtype == "float32" for frame in payload["frames"])

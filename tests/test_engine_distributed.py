@@ -63,7 +63,7 @@ def test_sharded_inference_equals_single_process_inference(two_ranks):
     for gathered in (ranks[0]["predictions"], ranks[1]["predictions"], ranks[0]["on_main"]):
         assert [p["index"] for p in gathered] == list(range(11))
         assert all(torch.allclose(a["pred"], b["pred"], atol=1e-6) for a, b in zip(gathered, expected))
-    assert ranks[1]["on_main"] is None  # gather="main" leaves the other ranks without a copy
+    assert ranks[1]["on_main"] is None  # by default (gather="main") the other ranks hold no copy
 
 
 def test_an_error_on_rank_0_reaches_every_rank_instead_of_a_hang(two_ranks):

@@ -54,8 +54,8 @@ def main(out_dir: Path) -> None:
                           model_config=TOY_MODEL_CONFIG, collate_fn=toy_collate,
                           hooks=[*default_hooks(CONFIG), refresh], dist=dist)
         state = trainer.train()
-        predictions = predict(model, ToyDataset(11), collate_fn=toy_collate, batch_size=2, dist=dist)
-        on_main = predict(model, ToyDataset(11), collate_fn=toy_collate, batch_size=2, dist=dist, gather="main")
+        predictions = predict(model, ToyDataset(11), collate_fn=toy_collate, batch_size=2, dist=dist, gather="all")
+        on_main = predict(model, ToyDataset(11), collate_fn=toy_collate, batch_size=2, dist=dist)  # default: rank 0
         failure = _failure_seen_by(dist)
         torch.save(
             {"state": model.state_dict(), "versions": refresh.versions, "steps": state.global_step,

@@ -1,9 +1,11 @@
 """Running a model over a dataset, sharded across ranks, with the results gathered back in dataset order.
 
 Rank ``r`` of ``W`` predicts items ``r, r + W, r + 2W, ...`` (no padding, no duplicates); the per-item results
-(moved to the CPU) are gathered and put back in dataset order, on **every** rank by default (``gather="all"``, so
-each rank can go on with the same predictions) or on rank 0 only (``gather="main"``, less memory; the other ranks
-get ``None``). With one process it is a plain loop. The model's train/eval mode is restored afterwards, so a hook
+(moved to the CPU) are gathered and put back in dataset order on rank 0 only by default (``gather="main"``; the
+other ranks get ``None``), or on every rank (``gather="all"``, so each rank can go on with the same predictions).
+``"all"`` holds the whole dataset's results in every rank's memory (a Waymo pool's 256-d RoI features are several
+GB per rank): use it for small results only; for a whole pool, stream per-rank shards to disk as
+``ssal.active.pool_inference`` does. With one process it is a plain loop. The model's train/eval mode is restored afterwards, so a hook
 may call this in the middle of training (as the CPSP refresh does).
 """
 
@@ -34,7 +36,7 @@ def predict(
     batch_size: int = 1,
     workers: int = 0,
     dist: DistContext | None = None,
-    gather: str = "all",
+    gather: str = "main",
     progress: bool = True,
     description: str = "predict",
 ) -> list[Any] | None:
@@ -44,7 +46,7 @@ def predict(
     are moved to the CPU. Pass the unwrapped model (not the DDP wrapper).
 
     Args:
-        gather: ``"all"`` (results on every rank) or ``"main"`` (results on rank 0, ``None`` elsewhere).
+        gather: ``"main"`` (results on rank 0, ``None`` elsewhere) or ``"all"`` (results on every rank).
         progress: show a tqdm bar (rank 0, on a terminal only).
     """
     if gather not in ("all", "main"):

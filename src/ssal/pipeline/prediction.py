@@ -36,12 +36,22 @@ def load_detector(config: Config, checkpoint: str | Path, device: torch.device |
 
 
 def predict_frames(config: Config, model, reader, infos: Sequence[FrameInfo], dist: DistContext | None = None,
-                   batch_size: int = 4, description: str = "predict") -> list[dict[str, np.ndarray]]:
-    """Post-processed detections of every frame of ``infos``, as numpy arrays, in the order of ``infos``."""
+                   batch_size: int = 4, description: str = "predict") -> list[dict[str, np.ndarray]] | None:
+    """Post-processed detections of every frame of ``infos``, as numpy arrays, in the order of ``infos``, on
+    rank 0 (``None`` on the other ranks: the whole split's RoI features are kept once, not once per rank).
+
+    RoI features are float16 (half the memory and disk; strategies compare them by cosine similarity)."""
     dataset = DetectionDataset(reader, infos, config.data.classes, config.model.point_cloud_range)
     outputs = predict(model, dataset, collate_fn=collate, batch_size=batch_size, workers=config.train.workers,
-                      dist=dist, description=description)
-    return [{key: out[key].detach().cpu().numpy() for key in PREDICTION_KEYS if key in out} for out in outputs]
+                      dist=dist, description=description, gather="main")
+    if outputs is None:
+        return None
+    return [{key: _numpy(key, out[key]) for key in PREDICTION_KEYS if key in out} for out in outputs]
+
+
+def _numpy(key: str, value: torch.Tensor) -> np.ndarray:
+    value = value.detach().cpu()
+    return (value.to(torch.float16) if key == "roi_features" else value).numpy()
 
 
 def save_predictions(out_dir: str | Path, config: Config, infos: Sequence[FrameInfo],
