@@ -154,15 +154,19 @@ class DistContext:
         )
 
     def shutdown(self, wait: bool = True) -> None:
-        """Tear the process group down (only if one exists), so that no backend thread outlives the interpreter.
+        """Tear the process group down (only if one exists) without leaving a collective in flight at exit.
 
-        gloo's threads (``pt_gloo_runloop``, ``gloo_tcp_loop``) live as long as *anything* holds the group: a
-        DistributedDataParallel wrapper (its reducer), a collective's work object. If one of them is freed only at
-        interpreter finalisation, a runloop thread takes the GIL while Python is shutting down and the process
-        aborts (``terminate called without an active exception``) after a successful run. So: every rank waits
-        for the others, the garbage that still holds the group (DDP wrappers sit in reference cycles) is collected
-        now, and only then is the group destroyed, which joins its threads. ``wait=False`` (after an error, when
-        the other ranks may never arrive) skips the barrier.
+        Why this is careful: gloo runs collectives on its own threads (``pt_gloo_runloop``). A rank returns from a
+        collective as soon as the work is marked done, a moment before that thread drops its reference to the
+        work; if the interpreter is already finalising when it does, and the work holds tensors created in Python
+        (``all_gather_object``'s byte tensors, e.g. the metrics of the last epoch), freeing them needs the GIL and
+        the process aborts (``terminate called without an active exception``) after a successful run. So every
+        rank first meets the others at a barrier, whose tensors are C++'s own: the last collective before exit
+        holds no Python object. Garbage that still holds the group is collected before it is destroyed.
+
+        The threads themselves outlive ``destroy_process_group`` once a DistributedDataParallel wrapper has been
+        built (its C++ reducer keeps the group); they are idle then. ``wait=False`` (after an error, when the
+        other ranks may never arrive) skips the barrier.
         """
         if self.backend is None or not dist.is_initialized():
             return

@@ -170,20 +170,13 @@ class Trainer:
                 self.state.completed_epochs = epoch + 1
                 self._call("after_epoch")
         finally:
-            try:
-                self._call("after_train")
-            finally:
-                # The DDP wrapper holds the process group (and its threads): let it go now, not at interpreter
-                # exit (see DistContext.shutdown); a later train() wraps again.
-                self.train_model = None
+            self._call("after_train")
         return self.state
 
     def run_step(self, batch: Mapping[str, Any]) -> StepResult:
         """One optimiser step on ``batch``: schedule, forward, backward, clip, update."""
         lr, beta1 = self.schedule.apply(self.optimizer, self.state.global_step)
         batch = to_device(batch, self.device, non_blocking=True)
-        if self.train_model is None:  # released by the last train(); wrap again
-            self.train_model = self.dist.wrap_model(self.model, self.config.find_unused_parameters)
         with self.precision.autocast():
             loss, logs = self.train_model(batch)
         self.optimizer.zero_grad(set_to_none=True)
