@@ -187,3 +187,13 @@ def test_a_full_disk_while_logging_metrics_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(metrics, "open", FullFile, raising=False)
     with pytest.raises(SsalError, match="metrics.jsonl: cannot write: No space left on device"):
         trainer(tmp_path, config(epochs=1)).train()
+
+
+def test_steps_the_float16_loss_scaler_skips_are_counted(tmp_path):
+    # On CUDA with amp=fp16 the GradScaler skips overflowing steps; the CPU scaler behaves the same way.
+    run = trainer(tmp_path, config(epochs=1), [PoisonOnce(3), *default_hooks(config(epochs=1))])
+    run.precision.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    state = run.train()
+    assert state.skipped_steps == 1 and state.nonfinite_streak == 0  # an overflow is not a divergence
+    assert run.precision.scaler.get_scale() < 2.0**10
+    assert read_checkpoint(tmp_path / "ckpt" / "latest.pth")["skipped_steps"] == 1
