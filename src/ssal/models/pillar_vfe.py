@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ssal.models.config import ModelConfig
+from ssal.models.hashing import hash_rows, mix32
 
 
 @dataclass
@@ -43,7 +44,7 @@ def pillarize(points: Tensor, cfg: ModelConfig, max_pillars: int) -> Pillars:
     """Group ``points`` (N, 1 + F) ``[batch_index, x, y, z, ...]`` into the pillars of ``cfg``'s grid.
 
     Points outside the range (or NaN) are dropped. A pillar over ``max_points_per_pillar`` keeps the points with the
-    smallest ``point_hash``, a frame over ``max_pillars`` the pillars with the smallest ``cell_hash``. Both hashes
+    smallest ``hash_rows`` of its values, a frame over ``max_pillars`` the pillars whose cell hashes lowest. Both hashes
     are fixed functions of a point's values and a pillar's cell, so the subset is the same in training and
     inference, whatever the order of the points in the file and the frame's place in the batch. Taking the first
     points in file order instead drops the lower laser rings (scans are stored ring by ring from the top) and pasted
@@ -61,7 +62,7 @@ def pillarize(points: Tensor, cfg: ModelConfig, max_pillars: int) -> Pillars:
     key = points[:, 0].long() * cells + iy * nx + ix
 
     # One sort by (pillar, point hash): key < 2**31 for any batch that fits in memory, the hash < 2**32.
-    key, order = torch.sort((key << 32) | point_hash(points[:, 1:]), stable=True)
+    key, order = torch.sort((key << 32) | hash_rows(points[:, 1:]), stable=True)
     key = key >> 32
     points, source = points[order], source[order]
     pillar_key, point_pillar, counts = torch.unique_consecutive(key, return_inverse=True, return_counts=True)
@@ -74,29 +75,6 @@ def pillarize(points: Tensor, cfg: ModelConfig, max_pillars: int) -> Pillars:
     pillar_key = pillar_key[keep_pillar]
     coords = torch.stack((pillar_key // cells, (pillar_key % cells) // nx, pillar_key % nx), dim=1)
     return Pillars(points[keep_point], new_index[point_pillar[keep_point]], coords, source[keep_point])
-
-
-_MASK32 = 0xFFFFFFFF
-
-
-def mix32(x: Tensor) -> Tensor:
-    """A 32-bit integer hash (xorshift-multiply finaliser) of int64 values in [0, 2**32), elementwise. Multipliers
-    stay below 2**31, so no product leaves int64 on any device."""
-    x = x ^ (x >> 16)
-    x = (x * 0x7FEB352D) & _MASK32
-    x = x ^ (x >> 15)
-    x = (x * 0x1B873593) & _MASK32
-    return x ^ (x >> 16)
-
-
-def point_hash(values: Tensor) -> Tensor:
-    """(N,) int64 in [0, 2**32): a fixed hash of each row of ``values`` (N, F) (the float32 bit patterns of x, y, z
-    and the features), so equal points hash equally wherever they are stored."""
-    bits = values.float().contiguous().view(torch.int32).long() & _MASK32
-    h = torch.zeros(values.shape[0], dtype=torch.long, device=values.device)
-    for column in bits.unbind(1):
-        h = mix32(h ^ column)
-    return h
 
 
 def _sampled_pillars(pillar_key: Tensor, cells: int, max_pillars: int) -> Tensor:
