@@ -83,8 +83,8 @@ class AnchorHeadConfig:
 class ProposalConfig:
     """Top-k and rotated NMS that turn RPN boxes into RoIs for the second stage."""
 
-    train_pre_nms: int = 2048  # best-scoring RPN boxes per frame entering NMS in training
-    train_post_nms: int = 256  # RoIs kept per frame in training
+    train_pre_nms: int = 4096  # best-scoring RPN boxes per frame entering NMS in training (PV-RCNN: 9000)
+    train_post_nms: int = 512  # RoIs kept per frame in training (PV-RCNN: 512)
     train_nms_iou: float = 0.8  # BEV IoU threshold of the proposal NMS in training
     test_pre_nms: int = 1024  # same, eval mode
     test_post_nms: int = 100
