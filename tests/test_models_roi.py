@@ -147,7 +147,14 @@ def test_proposals_are_top_scoring_boxes_after_nms_padded_to_a_fixed_count():
 
     boxes = torch.tensor([[_car(0, 0), _car(0.2, 0), _car(10, 0), _car(20, 0)]])
     logits = torch.tensor([[[2.0, 0, 0], [3.0, 0, 0], [0, 1.0, 0], [0, 0, -1.0]]])
-    out = propose(boxes, logits, pre_nms=3, post_nms=5, nms_iou=0.7)
+    decoded = []
+
+    def decode(index):
+        decoded.append(index.numel())
+        return boxes.gather(1, index[..., None].expand(-1, -1, 7))
+
+    out = propose(logits, decode, pre_nms=3, post_nms=5, nms_iou=0.7)
+    assert decoded == [3]  # only the top 3 are decoded
     assert out.boxes.shape == (1, 5, 7) and out.cls_probs.shape == (1, 5, 3)
     assert out.valid[0].tolist() == [True, True, False, False, False]  # box 3 is not in the top 3, box 0 suppressed
     torch.testing.assert_close(out.boxes[0, :2], boxes[0, [1, 2]])

@@ -25,13 +25,14 @@ draws what an uninterrupted one would.
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 
 import torch
 from torch import Tensor, nn
 
 from ssal.errors import SsalError
 from ssal.geometry import limit_period
-from ssal.models.anchor_head import AnchorHead
+from ssal.models.anchor_head import AnchorHead, RpnOutput
 from ssal.models.bev_backbone import BevBackbone
 from ssal.models.config import ModelConfig
 from ssal.models.hashing import frame_seeds
@@ -71,11 +72,13 @@ class PillarRCNN(nn.Module):
         self._mc_pass = 0
 
     def forward(self, batch: dict, return_hidden: bool = False):
-        bev, rpn, rpn_boxes = self._first_stage(batch)
+        bev, rpn = self._first_stage(batch)
         if self.training:
-            return self._training_losses(batch, bev, rpn, rpn_boxes)
+            return self._training_losses(batch, bev, rpn)
         p = self.cfg.proposals
-        proposals = propose(rpn_boxes, rpn.cls_logits, p.test_pre_nms, p.test_post_nms, p.test_nms_iou)
+        rpn = _float(rpn)
+        proposals = propose(rpn.cls_logits, partial(self.anchor_head.decode, rpn), p.test_pre_nms, p.test_post_nms,
+                            p.test_nms_iou)
         seeds = None
         if self._mc_seed is not None:
             seeds = frame_seeds(self._mc_seed, f"mc {self._mc_pass}", _frame_ids(batch), bev.device)
@@ -91,16 +94,16 @@ class PillarRCNN(nn.Module):
         pillars = pillarize(points, cfg, max_pillars)
         canvas = scatter_to_bev(self.vfe(pillars), pillars.coords, int(batch["batch_size"]), cfg.grid_size)
         bev = self.backbone(canvas)
-        rpn = self.anchor_head(bev)
-        return bev, rpn, self.anchor_head.decode(rpn)
+        return bev, self.anchor_head(bev)
 
-    def _training_losses(self, batch: dict, bev: Tensor, rpn, rpn_boxes: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        gt_boxes = batch["gt_boxes"].to(device=rpn_boxes.device, dtype=rpn_boxes.dtype)
+    def _training_losses(self, batch: dict, bev: Tensor, rpn: RpnOutput) -> tuple[Tensor, dict[str, Tensor]]:
+        gt_boxes = batch["gt_boxes"].to(device=bev.device, dtype=torch.float32)
         generator = self._training_generator(batch)
         p = self.cfg.proposals
         losses = self.anchor_head.loss(rpn, self.anchor_head.assign_targets(gt_boxes))
-        proposals = propose(rpn_boxes.detach(), rpn.cls_logits.detach(), p.train_pre_nms, p.train_post_nms,
-                            p.train_nms_iou)
+        detached = _float(rpn, detach=True)
+        proposals = propose(detached.cls_logits, partial(self.anchor_head.decode, detached), p.train_pre_nms,
+                            p.train_post_nms, p.train_nms_iou)
         targets = sample_roi_targets(proposals, gt_boxes, self.cfg.roi_head, generator)
         seeds = frame_seeds(self.seed, f"train {int(self.train_step)}", _frame_ids(batch), bev.device)
         out = self.roi_head(bev, targets.rois, dropout_seeds=seeds)
@@ -130,6 +133,12 @@ class PillarRCNN(nn.Module):
                 frame["rcnn_hidden"] = out.cls_hidden[i, keep]
             results.append(frame)
         return results
+
+
+def _float(rpn: RpnOutput, detach: bool = False) -> RpnOutput:
+    """The RPN outputs in float32 (autocast leaves them in bf16 / fp16), detached for the proposal layer."""
+    parts = (rpn.cls_logits, rpn.box_residuals, rpn.dir_logits)
+    return RpnOutput(*((t.detach() if detach else t).float() for t in parts))
 
 
 def _frame_ids(batch: dict) -> list[str]:
