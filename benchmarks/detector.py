@@ -176,9 +176,10 @@ def _points_kept(dataset, cfg) -> dict[str, float]:
                            ("car_kept", (car & kept).sum()), ("z", z.sum()), ("z_kept", z[kept].sum()),
                            ("car_z", z[car].sum()), ("car_z_kept", z[car & kept].sum())):
             sums[key] += float(value)
-    return {"points kept": sums["kept"] / sums["points"], "Car points kept": sums["car_kept"] / max(sums["car"], 1),
+    car, car_kept = max(sums["car"], 1), max(sums["car_kept"], 1)
+    return {"points kept": sums["kept"] / sums["points"], "Car points kept": sums["car_kept"] / car,
             "kept z - all z (m)": sums["z_kept"] / sums["kept"] - sums["z"] / sums["points"],
-            "Car: kept z - all z (m)": sums["car_z_kept"] / max(sums["car_kept"], 1) - sums["car_z"] / max(sums["car"], 1)}
+            "Car: kept z - all z (m)": sums["car_z_kept"] / car_kept - sums["car_z"] / car}
 
 
 def run_preset(name: str, root: Path, data: str, repeats: int, batch_size: int, device: str, threads: int,
@@ -354,8 +355,8 @@ def main() -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(run_preset(args.worker, Path(args.root), args.data, args.repeats, args.batch, args.device, args.threads,
-                                    args.points)))
+        print(json.dumps(run_preset(args.worker, Path(args.root), args.data, args.repeats, args.batch, args.device,
+                                    args.threads, args.points)))
         return
     with contextlib.ExitStack() as stack:
         data = args.data or _synthetic_world(args.frames, stack.enter_context(tempfile.TemporaryDirectory()))

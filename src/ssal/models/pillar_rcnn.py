@@ -98,22 +98,23 @@ class PillarRCNN(nn.Module):
 
     def _training_losses(self, batch: dict, bev: Tensor, rpn: RpnOutput) -> tuple[Tensor, dict[str, Tensor]]:
         gt_boxes = batch["gt_boxes"].to(device=bev.device, dtype=torch.float32)
-        generator = self._training_generator(batch)
+        step = int(self.train_step)  # the one host read of the step counter
+        generator = self._training_generator(batch, step)
         p = self.cfg.proposals
         losses = self.anchor_head.loss(rpn, self.anchor_head.assign_targets(gt_boxes))
         detached = _float(rpn, detach=True)
         proposals = propose(detached.cls_logits, partial(self.anchor_head.decode, detached), p.train_pre_nms,
                             p.train_post_nms, p.train_nms_iou)
         targets = sample_roi_targets(proposals, gt_boxes, self.cfg.roi_head, generator)
-        seeds = frame_seeds(self.seed, f"train {int(self.train_step)}", _frame_ids(batch), bev.device)
+        seeds = frame_seeds(self.seed, f"train {step}", _frame_ids(batch), bev.device)
         out = self.roi_head(bev, targets.rois, dropout_seeds=seeds)
         losses.update(self.roi_head.loss(out, targets))
         self.train_step += 1
         return sum(losses.values()), {k: v.detach() for k, v in losses.items()}
 
-    def _training_generator(self, batch: dict) -> torch.Generator:
+    def _training_generator(self, batch: dict, step: int) -> torch.Generator:
         ids = "|".join(str(i) for i in batch.get("frame_ids", []))
-        text = f"{self.seed}|{int(self.train_step)}|{ids}".encode()
+        text = f"{self.seed}|{step}|{ids}".encode()
         return torch.Generator().manual_seed(int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
                                              >> 1)
 
