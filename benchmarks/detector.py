@@ -1,107 +1,59 @@
-"""Speed and memory of pillar_rcnn per model preset, on realistic point clouds, 2 CPU threads.
+"""Speed of pillar_rcnn per run preset on frames of the synthetic world, through the real loader and augmentation.
 
-    python benchmarks/detector.py [--configs tiny,cpu] [--repeats 7] [--batch 4] [--device cpu|cuda]
+    python benchmarks/detector.py [--configs tiny,cpu] [--repeats 7] [--batch 4] [--threads 2] [--frames 16]
+                                  [--data DIR] [--baseline SRC] [--points] [--device cpu|cuda]
 
-For each preset: training frames/s (forward + targets + losses + backward + Adam step, batch 4), inference frames/s
-(pillarisation to post-processed boxes, no_grad, batch 4), where one inference pass spends its time, and the peak
-resident memory of a process that did only that preset (each preset runs in its own subprocess). Numbers are
-medians of ``--repeats`` timed iterations after warm-up. The scenes come from a small ray-caster below (64 beams,
-+2 to -24.8 degrees, sensor 1.73 m above flat ground, the camera's ~90 degree front field of view, cars,
-pedestrians, cyclists and walls as boxes), about 20k points per frame. The data and engine parts come later.
+Frames: ``--data`` (a KITTI-layout folder, e.g. one ``ssal synth`` wrote), else ``--frames`` frames of the
+synthetic ``kitti`` preset generated into a temporary folder. Each preset is a run config of ``configs/synthetic``
+(``tiny``, ``cpu``): its training set is built as a training run builds it (object bank from the frames,
+copy-paste, flip, rotation, scaling; ``ssal.pipeline.supervised.build_training_set``) and read by a ``DataLoader``
+in this process.
+
+For each preset, in its own subprocess with ``--threads`` intra-op threads:
+
+* loader ms per batch (reading, ground plane, copy-paste and augmentation, collation; ``workers: 0``);
+* training frames/s of the model step (forward, targets, losses, backward, gradient clipping, AdamW step),
+  medians over ``--repeats`` batches after warm-up, and where a step spends its time (forward parts, backward,
+  optimiser); inference frames/s and its parts;
+* **FLOP efficiency**: FLOPs of one training step (``torch.utils.flop_counter``: convolutions and matrix
+  products, forward and backward) divided by its median time, over the FLOP/s of a 2048 x 2048 float32 matmul
+  timed in the same process on the same threads: the share of the machine's dense-math speed the step uses;
+* with ``--points``: the share of in-range points and of Car points the pillar encoder keeps, and how much higher
+  the kept points' mean z lies than all points' (a cap that keeps file order keeps the top laser rings).
+
+``--baseline DIR`` runs every preset a second time with another checkout's code and configs (``DIR/src``,
+``DIR/configs``; e.g. ``git archive <commit> src configs | tar -x -C /tmp/base``), alternating with the current
+code, and prints the ratios:
+before/after in one run on one machine. On a shared machine the ``foreign cores`` column says how many cores
+other processes kept busy while timing; above ~0.2, two intra-op threads stall and the rates understate the model.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = {"tiny": (10.0, None), "cpu": (2.0, 8.0)}  # brief: training and inference frames/s at batch 4
+TARGETS = {"tiny": (10.0, None), "cpu": (2.0, 8.0)}  # training and inference frames/s at batch 4 (README)
 
-SIZES = {1: (3.9, 1.6, 1.56), 2: (0.8, 0.6, 1.73), 3: (1.76, 0.6, 1.73)}
-SENSOR_HEIGHT = 1.73
-
-
-def _objects(rng: np.random.Generator) -> np.ndarray:
-    """(M, 8) labelled boxes ``[x, y, z, dx, dy, dz, heading, class_id]`` on the ground, 70/20/10 % classes."""
-    boxes = []
-    while len(boxes) < rng.integers(8, 16):
-        class_id = int(rng.choice([1, 2, 3], p=[0.7, 0.2, 0.1]))
-        distance, angle = rng.uniform(5, 60), rng.uniform(-0.7, 0.7)
-        x, y = distance * np.cos(angle), distance * np.sin(angle)
-        if any(np.hypot(x - b[0], y - b[1]) < 5 for b in boxes):
-            continue
-        dx, dy, dz = SIZES[class_id]
-        boxes.append([x, y, -SENSOR_HEIGHT + dz / 2, dx, dy, dz, rng.uniform(-np.pi, np.pi), class_id])
-    return np.array(boxes, dtype=np.float64)
-
-
-def _walls(rng: np.random.Generator) -> np.ndarray:
-    side = [[rng.uniform(20, 50), s * rng.uniform(14, 22), 0.0, rng.uniform(10, 30), 0.5, 5.0, 0.0] for s in (-1, 1)]
-    return np.array(side, dtype=np.float64)
-
-
-def _ray_box_distance(directions: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """(R, M) distance along unit rays from the sensor (origin) to each box, inf when missed (slab test)."""
-    cos, sin = np.cos(-boxes[:, 6]), np.sin(-boxes[:, 6])
-    origin = -boxes[:, :3]  # the sensor in each box's frame, before rotation
-    ox = origin[:, 0] * cos - origin[:, 1] * sin
-    oy = origin[:, 0] * sin + origin[:, 1] * cos
-    dx = directions[:, 0:1] * cos - directions[:, 1:2] * sin
-    dy = directions[:, 0:1] * sin + directions[:, 1:2] * cos
-    dz = np.repeat(directions[:, 2:3], len(boxes), axis=1)
-    near = np.zeros_like(dx)
-    far = np.full_like(dx, np.inf)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for o, d, half in ((ox, dx, boxes[:, 3] / 2), (oy, dy, boxes[:, 4] / 2), (origin[:, 2], dz, boxes[:, 5] / 2)):
-            t1, t2 = (-half - o) / d, (half - o) / d
-            near = np.maximum(near, np.nan_to_num(np.minimum(t1, t2), nan=-np.inf))
-            far = np.minimum(far, np.nan_to_num(np.maximum(t1, t2), nan=np.inf))
-    return np.where((near <= far) & (near > 0), near, np.inf)
-
-
-def lidar_scene(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Points (N, 4) ``x, y, z, intensity`` of a front-view scan and its labelled boxes (M, 8)."""
-    objects = _objects(rng)
-    solids = np.concatenate((objects[:, :7], _walls(rng)))
-    elevation = np.radians(np.linspace(2.0, -24.8, 64))
-    azimuth = np.radians(np.arange(-45.0, 45.0, 0.2))
-    el, az = np.meshgrid(elevation, azimuth, indexing="ij")
-    directions = np.stack((np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)), axis=-1).reshape(-1, 3)
-    with np.errstate(divide="ignore"):
-        ground = np.where(directions[:, 2] < 0, -SENSOR_HEIGHT / directions[:, 2], np.inf)
-    distance = np.minimum(ground, _ray_box_distance(directions, solids).min(axis=1))
-    hit = (distance < 80.0) & (rng.random(len(distance)) > 0.1)  # range limit and 10 % dropout
-    distance = distance[hit] + rng.normal(0.0, 0.02, hit.sum())
-    xyz = directions[hit] * distance[:, None]
-    intensity = rng.uniform(0.0, 1.0, (len(xyz), 1))
-    return np.concatenate((xyz, intensity), axis=1).astype(np.float32), objects.astype(np.float32)
-
-
-def make_batch(scenes, cfg) -> dict:
-    """Crop to the model's range (the loader's job) and collate the batch layout the detector expects."""
-    x0, y0, z0, x1, y1, z1 = cfg.point_cloud_range
-    points, boxes = [], []
-    for i, (pts, objs) in enumerate(scenes):
-        keep = (pts[:, 0] >= x0) & (pts[:, 0] < x1) & (pts[:, 1] >= y0) & (pts[:, 1] < y1)
-        points.append(np.concatenate((np.full((keep.sum(), 1), i, np.float32), pts[keep]), axis=1))
-        inside = (objs[:, 0] >= x0) & (objs[:, 0] < x1) & (objs[:, 1] >= y0) & (objs[:, 1] < y1)
-        boxes.append(objs[inside])
-    gt = np.zeros((len(scenes), max(len(b) for b in boxes), 8), np.float32)
-    for i, b in enumerate(boxes):
-        gt[i, :len(b)] = b
-    return {"points": torch.from_numpy(np.concatenate(points)), "batch_size": len(scenes),
-            "gt_boxes": torch.from_numpy(gt), "frame_ids": [str(i) for i in range(len(scenes))]}
+# What a step is broken into: functions pillar_rcnn calls by name, and methods / modules of its parts. Names a
+# version of the code does not have are skipped, so a baseline checkout is broken down the same way.
+FUNCTIONS = {"pillarise": "pillarize", "scatter to BEV": "scatter_to_bev", "proposals (top-k, NMS)": "propose",
+             "RoI sampling": "sample_roi_targets"}
+METHODS = {"RPN targets": ("anchor_head", "assign_targets"), "RPN loss": ("anchor_head", "loss"),
+           "RPN decode": ("anchor_head", "decode"), "RoI loss": ("roi_head", "loss")}
+MODULES = {"PFN": "vfe", "backbone": "backbone", "RPN head": "anchor_head", "RoI head": "roi_head"}
 
 
 def _busy_jiffies() -> int:
@@ -113,151 +65,321 @@ def _busy_jiffies() -> int:
     return sum(fields) - fields[3] - fields[4]  # minus idle and iowait
 
 
-def _timed(fn, repeats: int, warmup: int = 2) -> tuple[float, float, float]:
-    """Median and best wall seconds of ``fn``, and the average number of cores other processes kept busy meanwhile
-    (timings on a shared machine are only as good as that number is small)."""
-    for _ in range(warmup):
-        fn()
+class ForeignLoad:
+    """Average number of cores other processes kept busy between ``start`` and ``stop``."""
+
+    def start(self) -> None:
+        self.busy, self.own, self.wall = _busy_jiffies(), sum(os.times()[:2]), time.perf_counter()
+
+    def stop(self) -> float:
+        wall = time.perf_counter() - self.wall
+        others = (_busy_jiffies() - self.busy) / os.sysconf("SC_CLK_TCK") - (sum(os.times()[:2]) - self.own)
+        return max(0.0, others / max(wall, 1e-9))
+
+
+class StageTimer:
+    """Wall milliseconds per named stage of the detector's forward pass, by wrapping its parts (see FUNCTIONS,
+    METHODS, MODULES); ``sync`` waits for the device so that GPU time lands in the right stage."""
+
+    def __init__(self, model, sync):
+        self.sync, self.times, self._undo = sync, {}, []
+        import ssal.models.pillar_rcnn as detector_module
+
+        for stage, name in FUNCTIONS.items():
+            if hasattr(detector_module, name):
+                self._wrap(detector_module, name, stage)
+        for stage, (part, name) in METHODS.items():
+            owner = getattr(model, part)
+            if hasattr(owner, name):
+                self._wrap(owner, name, stage, instance=True)
+        for stage, part in MODULES.items():
+            self._hook(getattr(model, part), stage)
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.times.setdefault(stage, []).append(seconds * 1000)
+
+    def _wrap(self, owner, name: str, stage: str, instance: bool = False) -> None:
+        original = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            self.sync()
+            start = time.perf_counter()
+            out = original(*args, **kwargs)
+            self.sync()
+            self.add(stage, time.perf_counter() - start)
+            return out
+
+        setattr(owner, name, timed)
+        self._undo.append(lambda: delattr(owner, name) if instance else setattr(owner, name, original))
+
+    def _hook(self, module, stage: str) -> None:
+        def before(*_):
+            self.sync()
+            module._bench_start = time.perf_counter()
+
+        def after(*_):
+            self.sync()
+            self.add(stage, time.perf_counter() - module._bench_start)
+
+        self._undo += [module.register_forward_pre_hook(before).remove, module.register_forward_hook(after).remove]
+
+    def close(self) -> None:
+        for undo in reversed(self._undo):
+            undo()
+
+    def medians(self, steps: int) -> dict[str, float]:
+        """Median ms per step of each stage (a stage called k times per step counts its k calls together)."""
+        out = {}
+        for stage, values in self.times.items():
+            k = len(values) // steps if len(values) % steps == 0 else 0
+            out[stage] = statistics.median(sum(values[i * k:(i + 1) * k]) for i in range(steps)) if k else \
+                statistics.median(values)
+        return out
+
+
+def _matmul_flops(device: str, sync, repeats: int = 10) -> float:
+    """FLOP/s of a 2048 x 2048 float32 matmul on this process's threads (median of ``repeats``)."""
+    a, b = torch.randn(2048, 2048, device=device), torch.randn(2048, 2048, device=device)
     times = []
-    busy, own, start_all = _busy_jiffies(), sum(os.times()[:2]), time.perf_counter()
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    wall = time.perf_counter() - start_all
-    others = (_busy_jiffies() - busy) / os.sysconf("SC_CLK_TCK") - (sum(os.times()[:2]) - own)
-    return statistics.median(times), min(times), max(0.0, others / wall)
-
-
-def _inference_breakdown(model, batch, repeats: int, sync) -> dict[str, float]:
-    """Median milliseconds per stage of one inference pass (batch)."""
-    from ssal.models.map_to_bev import scatter_to_bev
-    from ssal.models.pillar_vfe import pillarize
-    from ssal.models.proposal_layer import propose
-
-    cfg = model.cfg
-    stages: dict[str, list[float]] = {}
-
-    def tick(name, start):
+    for _ in range(repeats + 2):
         sync()
-        stages.setdefault(name, []).append((time.perf_counter() - start) * 1000)
-        return time.perf_counter()
-
-    with torch.no_grad():
-        for _ in range(repeats):
-            t = time.perf_counter()
-            pillars = pillarize(batch["points"], cfg, cfg.vfe.max_pillars_test)
-            t = tick("pillarise", t)
-            canvas = scatter_to_bev(model.vfe(pillars), pillars.coords, batch["batch_size"], cfg.grid_size)
-            t = tick("pfn + scatter", t)
-            bev = model.backbone(canvas)
-            t = tick("backbone", t)
-            rpn = model.anchor_head(bev)
-            boxes = model.anchor_head.decode(rpn)
-            t = tick("rpn head + decode", t)
-            p = cfg.proposals
-            proposals = propose(boxes, rpn.cls_logits, p.test_pre_nms, p.test_post_nms, p.test_nms_iou)
-            t = tick("proposals (top-k + NMS)", t)
-            out = model.roi_head(bev, proposals.boxes)
-            t = tick("roi head", t)
-            model._predictions(proposals, out, False)
-            tick("refine + post-processing", t)
-    return {k: statistics.median(v) for k, v in stages.items()}
+        start = time.perf_counter()
+        torch.mm(a, b)
+        sync()
+        times.append(time.perf_counter() - start)
+    return 2 * 2048**3 / statistics.median(times[2:])
 
 
-def run_preset(name: str, repeats: int, batch_size: int, device: str) -> dict:
-    from ssal.models import build_detector, load_model_config
+def _points_kept(dataset, cfg) -> dict[str, float]:
+    """Share of in-range and Car points the pillar encoder keeps over the frames of ``dataset`` (no augmentation),
+    and the kept points' mean z minus all points' (all points; Car points)."""
+    from ssal.geometry import points_in_boxes_index
+    from ssal.models.pillar_vfe import pillarize
 
-    torch.set_num_threads(2)
-    cfg = load_model_config(ROOT / "configs" / "_models" / f"{name}.yaml")
-    rng = np.random.default_rng(0)
-    scenes = [lidar_scene(rng) for _ in range(batch_size)]
-    batch = make_batch(scenes, cfg)
-    batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
-    model = build_detector(cfg, seed=0).to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    sums = dict.fromkeys(["points", "kept", "car", "car_kept", "z", "z_kept", "car_z", "car_z_kept"], 0.0)
+    for index in range(len(dataset)):
+        item = dataset[index]
+        points = torch.from_numpy(item["points"])
+        rows = torch.cat((torch.zeros(len(points), 1), points), dim=1)
+        pillars = pillarize(rows, cfg, cfg.vfe.max_pillars_test)
+        kept = torch.zeros(len(points), dtype=torch.bool)
+        if hasattr(pillars, "source_index"):
+            kept[pillars.source_index] = True
+        else:  # older code: find the kept rows through an index column carried as a feature
+            indexed = torch.cat((rows, torch.arange(len(points), dtype=torch.float32)[:, None]), dim=1)
+            kept[pillarize(indexed, cfg, cfg.vfe.max_pillars_test).points[:, -1].long()] = True
+        boxes = torch.from_numpy(item["gt_boxes"])
+        cars = boxes[boxes[:, 7] == 1, :7]
+        car = points_in_boxes_index(points[:, :3], cars) >= 0 if len(cars) else torch.zeros_like(kept)
+        z = points[:, 2].double()
+        for key, value in (("points", len(points)), ("kept", kept.sum()), ("car", car.sum()),
+                           ("car_kept", (car & kept).sum()), ("z", z.sum()), ("z_kept", z[kept].sum()),
+                           ("car_z", z[car].sum()), ("car_z_kept", z[car & kept].sum())):
+            sums[key] += float(value)
+    car, car_kept = max(sums["car"], 1), max(sums["car_kept"], 1)
+    return {"points kept": sums["kept"] / sums["points"], "Car points kept": sums["car_kept"] / car,
+            "kept z - all z (m)": sums["z_kept"] / sums["kept"] - sums["z"] / sums["points"],
+            "Car: kept z - all z (m)": sums["car_z_kept"] / car_kept - sums["car_z"] / car}
+
+
+def run_preset(name: str, root: Path, data: str, repeats: int, batch_size: int, device: str, threads: int,
+               points: bool) -> dict:
+    from ssal.config import load_config
+    from ssal.data.datasets import dataset_from_config
+    from ssal.data.loader import DetectionDataset, collate
+    from ssal.engine.optim import build_optimizer
+    from ssal.models import build_detector
+    from ssal.pipeline.supervised import build_training_set
+
+    torch.set_num_threads(threads)
+    config = load_config(root / "configs" / "synthetic" / f"{name}.yaml", [f"data.root={data}"])
+    cfg = config.model
+    reader = dataset_from_config(config.data)
+    infos = reader.infos("train")
+    train_set = build_training_set(config, reader, infos)
+    loader = torch.utils.data.DataLoader(train_set, batch_size=batch_size, shuffle=True, collate_fn=collate,
+                                         num_workers=0, drop_last=True, generator=torch.Generator().manual_seed(0))
+    warmup, needed = 2, repeats + 2
+    batches, load_ms = [], []
+    while len(batches) < needed:
+        start = time.perf_counter()
+        for batch in loader:
+            load_ms.append((time.perf_counter() - start) * 1000)
+            batches.append({k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()})
+            if len(batches) == needed:
+                break
+            start = time.perf_counter()
 
     def sync():
         if device != "cpu":
             torch.cuda.synchronize()
 
-    def train_step():
-        model.train()
-        loss, _ = model(batch)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        sync()
+    model = build_detector(cfg, seed=0).to(device)
+    optimiser = build_optimizer(model, config.train)
+    clip = config.train.grad_clip_norm if config.train.grad_clip_norm > 0 else float("inf")
 
-    def infer():
+    def train_step(batch, timer=None):
+        model.train()
+        start = time.perf_counter()
+        loss, _ = model(batch)
+        sync()
+        middle = time.perf_counter()
+        loss.backward()
+        sync()
+        after = time.perf_counter()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimiser.step()
+        optimiser.zero_grad(set_to_none=True)
+        sync()
+        if timer is not None:
+            timer.add("forward (all)", middle - start)
+            timer.add("backward", after - middle)
+            timer.add("optimiser (clip, AdamW)", time.perf_counter() - after)
+        return time.perf_counter() - start
+
+    def infer(batch):
         model.eval()
+        start = time.perf_counter()
         with torch.no_grad():
             model(batch)
         sync()
+        return time.perf_counter() - start
 
-    train_s, train_best, train_foreign = _timed(train_step, repeats)
-    infer_s, infer_best, infer_foreign = _timed(infer, repeats)
-    model.eval()
-    breakdown = _inference_breakdown(model, batch, repeats, sync)
+    for batch in batches[:warmup]:
+        train_step(batch)
+        infer(batch)
+    load = ForeignLoad()
+    load.start()
+    train_times = [train_step(batch) for batch in batches[warmup:]]
+    infer_times = [infer(batch) for batch in batches[warmup:]]
+    foreign = load.stop()
+
+    steps = len(batches) - warmup
+    timer = StageTimer(model, sync)
+    for batch in batches[warmup:]:
+        train_step(batch, timer)
+    train_parts = timer.medians(steps)
+    timer.times = {}
+    for batch in batches[warmup:]:
+        start = time.perf_counter()
+        infer(batch)
+        timer.add("forward (all)", time.perf_counter() - start)
+    infer_parts = timer.medians(steps)
+    timer.close()
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.train()
+    counter = FlopCounterMode(display=False)
+    with counter:
+        loss, _ = model(batches[warmup])
+        loss.backward()
+    optimiser.zero_grad(set_to_none=True)
+    flops = counter.get_total_flops()
+    matmul = _matmul_flops(device, sync)
+    step_s = statistics.median(train_times)
     peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2 if device == "cpu"
             else torch.cuda.max_memory_allocated() / 1024**3)
-    return {
+    result = {
         "preset": name, "grid": "x".join(map(str, cfg.grid_size)),
-        "points/frame": int(len(batch["points"]) / batch_size),
-        "params (M)": sum(p.numel() for p in model.parameters()) / 1e6,
-        "train frames/s": batch_size / train_s, "(best)": batch_size / train_best,
-        "infer frames/s": batch_size / infer_s, "(best) ": batch_size / infer_best,
-        "foreign cores": max(train_foreign, infer_foreign),
+        "points/frame": round(sum(len(b["points"]) for b in batches) / (len(batches) * batch_size)),
+        "loader ms/batch": statistics.median(load_ms),
+        "train frames/s": batch_size / step_s, "infer frames/s": batch_size / statistics.median(infer_times),
+        "GFLOP/step": flops / 1e9, "step GFLOP/s": flops / step_s / 1e9, "matmul GFLOP/s": matmul / 1e9,
+        "FLOP efficiency": flops / step_s / matmul, "foreign cores": foreign,
         "peak RSS (GB)" if device == "cpu" else "peak GPU memory (GB)": peak,
-        "breakdown": breakdown,
+        "train parts": train_parts, "infer parts": infer_parts,
     }
+    if points:
+        result["points"] = _points_kept(DetectionDataset(reader, infos, cfg.class_names, cfg.point_cloud_range), cfg)
+    return result
 
 
-def _table(rows: list[dict]) -> str:
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def _cell(value) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def report(rows: list[dict]) -> str:
     memory = "peak RSS (GB)" if "peak RSS (GB)" in rows[0] else "peak GPU memory (GB)"
-    keys = ["preset", "grid", "points/frame", "params (M)", "train frames/s", "(best)", "infer frames/s", "(best) ",
-            memory, "foreign cores"]
-    lines = ["| " + " | ".join(keys + ["target (train / infer)"]) + " |", "|" + "---|" * (len(keys) + 1)]
-    for row in rows:
-        train_target, infer_target = TARGETS.get(row["preset"], (None, None))
-        target = f"{train_target or '-'} / {infer_target or '-'}"
-        cells = [f"{row[k]:.2f}" if isinstance(row[k], float) else str(row[k]) for k in keys]
-        lines.append("| " + " | ".join(cells + [target]) + " |")
-    stages = list(rows[0]["breakdown"])
-    lines += ["", "Inference time per batch, ms (median):", "",
-              "| stage | " + " | ".join(r["preset"] for r in rows) + " |", "|---|" + "---|" * len(rows)]
-    for stage in stages:
-        lines.append(f"| {stage} | " + " | ".join(f"{r['breakdown'][stage]:.1f}" for r in rows) + " |")
-    return "\n".join(lines)
+    keys = ["preset", "code", "grid", "points/frame", "loader ms/batch", "train frames/s", "infer frames/s",
+            "GFLOP/step", "step GFLOP/s", "matmul GFLOP/s", "FLOP efficiency", memory, "foreign cores"]
+    out = [_table(keys + ["target train / infer"],
+                  [[_cell(r[k]) for k in keys] + ["{} / {}".format(*(t or "-" for t in TARGETS.get(r["preset"],
+                                                                                                  (None, None))))]
+                   for r in rows])]
+    labels = [f"{r['preset']} {r['code']}" for r in rows]
+    for part, title in (("train parts", "Training step"), ("infer parts", "Inference pass")):
+        stages = list(dict.fromkeys(s for r in rows for s in r[part]))
+        stages.sort(key=lambda s: s in ("forward (all)", "backward", "optimiser (clip, AdamW)"))
+        out += ["", f"{title}, ms per batch (median; forward parts are inside 'forward (all)'):", "",
+                _table(["stage"] + labels, [[s] + [f"{r[part][s]:.1f}" if s in r[part] else "-" for r in rows]
+                                            for s in stages])]
+    if any("points" in r for r in rows):
+        keys = list(next(r["points"] for r in rows if "points" in r))
+        out += ["", "Points the pillar encoder keeps (frames without augmentation):", "",
+                _table(["preset"] + keys, [[label] + [f"{r['points'][k]:.3f}" for k in keys]
+                                           for label, r in zip(labels, rows) if "points" in r])]
+    baseline = {r["preset"]: r for r in rows if r["code"] == "baseline"}
+    pairs = [(r, baseline[r["preset"]]) for r in rows if r["code"] == "current" and r["preset"] in baseline]
+    if pairs:
+        keys = ["train frames/s", "infer frames/s", "FLOP efficiency", "loader ms/batch"]
+        out += ["", "Current / baseline, same run:", "",
+                _table(["preset"] + keys, [[r["preset"]] + [f"{r[k] / b[k]:.2f}x" for k in keys] for r, b in pairs])]
+    return "\n".join(out)
+
+
+def _synthetic_world(frames: int, folder: str) -> str:
+    from ssal.data.synthetic.generate import generate
+
+    generate(Path(folder) / "world", frames=frames, seed=0, preset="kitti")
+    return str(Path(folder) / "world")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--configs", default="tiny,cpu", help="comma-separated presets from configs/_models")
+    parser.add_argument("--configs", default="tiny,cpu", help="comma-separated run configs from configs/synthetic")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--device", default="cpu", help="cpu (2 threads) or cuda")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--frames", type=int, default=16, help="synthetic frames to generate when --data is not given")
+    parser.add_argument("--data", help="a KITTI-layout dataset folder to read instead")
+    parser.add_argument("--baseline", help="another checkout (src/, configs/) to compare against in the same run")
+    parser.add_argument("--root", help=argparse.SUPPRESS)
+    parser.add_argument("--points", action="store_true", help="also measure the points the pillar encoder keeps")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(run_preset(args.worker, args.repeats, args.batch, args.device)))
+        print(json.dumps(run_preset(args.worker, Path(args.root), args.data, args.repeats, args.batch, args.device,
+                                    args.threads, args.points)))
         return
-    rows = []
-    load_before = os.getloadavg()[0]
-    for name in args.configs.split(","):
-        env = dict(os.environ, OMP_NUM_THREADS="2")
-        result = subprocess.run([sys.executable, __file__, "--worker", name, "--repeats", str(args.repeats),
-                                 "--batch", str(args.batch), "--device", args.device], capture_output=True, text=True,
-                                env=env)
-        if result.returncode:
-            sys.exit(f"preset {name} failed:\n{result.stderr}")
-        rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
-    where = "2 CPU threads" if args.device == "cpu" else torch.cuda.get_device_name()
-    print(f"pillar_rcnn, batch {args.batch}, {where}, torch {torch.__version__}, medians of {args.repeats}; "
-          f"1-min load average {load_before:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print()
-    print(_table(rows))
-    busy = [r["preset"] for r in rows if r["foreign cores"] > 0.2]
+    with contextlib.ExitStack() as stack:
+        data = args.data or _synthetic_world(args.frames, stack.enter_context(tempfile.TemporaryDirectory()))
+        codes = [("baseline", Path(args.baseline).resolve()), ("current", ROOT)] if args.baseline else \
+            [("current", ROOT)]
+        rows, load_before = [], os.getloadavg()[0]
+        for name in args.configs.split(","):
+            for code, root in codes:
+                env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONPATH=str(root / "src"))
+                command = [sys.executable, __file__, "--worker", name, "--root", str(root), "--data", data,
+                           "--repeats", str(args.repeats),
+                           "--batch", str(args.batch), "--threads", str(args.threads), "--device", args.device]
+                result = subprocess.run(command + (["--points"] if args.points else []), capture_output=True,
+                                        text=True, env=env)
+                if result.returncode:
+                    sys.exit(f"preset {name} ({code}) failed:\n{result.stderr}")
+                rows.append(dict(json.loads(result.stdout.strip().splitlines()[-1]), code=code))
+    where = f"{args.threads} CPU threads" if args.device == "cpu" else torch.cuda.get_device_name()
+    print(f"pillar_rcnn, batch {args.batch}, {where}, torch {torch.__version__}, medians of {args.repeats} batches of "
+          f"{'--data ' + args.data if args.data else f'{args.frames} synthetic kitti-preset frames'}; 1-min load "
+          f"average {load_before:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
+    print(report(rows))
+    busy = [f"{r['preset']} {r['code']}" for r in rows if r["foreign cores"] > 0.2]
     if busy:
         print(f"\nwarning: other processes kept > 0.2 cores busy while timing {', '.join(busy)}; two intra-op threads "
               "stall badly when one of them is descheduled, so these numbers understate the model: rerun when quiet.")

@@ -76,3 +76,22 @@ def test_boxes_without_points_can_be_left_out_of_training(reader):
     drop = DetectionDataset(reader, [info], CLASSES, RANGE, AugmentConfig(copy_paste=False), seed=0,
                             drop_empty_boxes=True)
     assert len(drop[0]["gt_boxes"]) == len(keep_all[0]["gt_boxes"]) - 2
+
+
+def test_ground_planes_are_estimated_once_per_frame_not_every_epoch(reader, monkeypatch):
+    import dataclasses
+
+    from ssal.data import loader
+
+    calls = []
+    real = loader.frame_ground
+    monkeypatch.setattr(loader, "frame_ground", lambda info, points: calls.append(info.frame_id) or real(info, points))
+    infos = [dataclasses.replace(info, plane=None) for info in reader.infos("train")]  # no plane files: estimate
+    dataset = DetectionDataset(reader, infos, CLASSES, RANGE, AugmentConfig(), None, seed=3)
+    dataset.set_epoch(0)  # in the main process, before workers fork: they inherit the planes
+    first = dataset[1]["points"]
+    dataset.set_epoch(1)
+    dataset[1]
+    dataset.set_epoch(0)
+    assert sorted(calls) == sorted(info.frame_id for info in infos)
+    np.testing.assert_array_equal(dataset[1]["points"], first)

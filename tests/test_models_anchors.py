@@ -146,3 +146,29 @@ def test_block_wise_assignment_on_dense_grids_matches_the_one_block_result(monke
     blocks = TargetAssigner(TINY, anchors, classes).assign(gt)
     assert torch.equal(whole.labels, blocks.labels) and torch.equal(whole.box_targets, blocks.box_targets)
     assert set(whole.labels.unique().tolist()) == {-1, 0, CAR, PED, CYC}
+
+
+def test_decoding_chosen_anchors_matches_decoding_all():
+    head = AnchorHead(TINY, in_channels=8)
+    out = head(torch.randn(2, 8, 64, 64))
+    index = torch.tensor([[0, 5, 100], [7, 3, 2000]])
+    chosen = head.decode(out, index)
+    torch.testing.assert_close(chosen, head.decode(out).gather(1, index[..., None].expand(-1, -1, 7)))
+
+
+def test_box_and_direction_losses_read_positive_anchors_only():
+    head = AnchorHead(TINY, in_channels=8)
+    out = head(torch.randn(1, 8, 64, 64))
+    gt = torch.tensor([[_car(10, 3, 0.4) + [CAR]]])
+    targets = head.assign_targets(gt)
+    assigner = head._assigner
+    head.assign_targets(gt)
+    assert head._assigner is assigner  # built once, not every step
+    losses = head.loss(out, targets)
+    positive = (targets.labels > 0)[..., None]
+    noisy = RpnOutput(out.cls_logits, torch.where(positive, out.box_residuals, torch.randn_like(out.box_residuals)),
+                      torch.where(positive, out.dir_logits, torch.randn_like(out.dir_logits)))
+    again = head.loss(noisy, targets)
+    assert losses["loss_rpn_box"] > 0 and losses["loss_rpn_dir"] > 0
+    torch.testing.assert_close(again["loss_rpn_box"], losses["loss_rpn_box"])
+    torch.testing.assert_close(again["loss_rpn_dir"], losses["loss_rpn_dir"])

@@ -160,6 +160,35 @@ def test_mc_dropout_changes_outputs_only_when_on(trained, scenes):
     assert not model.training
 
 
+def _subset(batch, order):
+    """The frames ``order`` of a loader batch, as a batch of their own (frame ids travel with them)."""
+    points = batch["points"]
+    parts = [torch.cat((torch.full((int((points[:, 0] == i).sum()), 1), float(k)), points[points[:, 0] == i, 1:]), 1)
+             for k, i in enumerate(order)]
+    return {"points": torch.cat(parts), "batch_size": len(order), "gt_boxes": batch["gt_boxes"][order],
+            "frame_ids": [batch["frame_ids"][i] for i in order]}
+
+
+def test_a_frames_mc_dropout_value_does_not_depend_on_its_batch(trained, scenes):
+    model, _ = trained
+    values = []
+    with torch.no_grad():
+        for order in ([0, 1], [1, 0], [1]):
+            model.enable_mc_dropout(True, seed=5)
+            frame = model(_subset(scenes, order))[order.index(1)]
+            values.append({int(i): f for i, f in zip(frame["roi_indices"], frame["roi_features"])})
+        model.enable_mc_dropout(True, seed=5)
+        model(scenes)
+        second_pass = model(scenes)[1]
+        model.enable_mc_dropout(False)
+    assert values[0].keys() == values[1].keys() == values[2].keys()
+    for other in values[1:]:
+        for index, feature in values[0].items():
+            torch.testing.assert_close(other[index], feature, atol=1e-4, rtol=1e-4)
+    moved = {int(i): f for i, f in zip(second_pass["roi_indices"], second_pass["roi_features"])}
+    assert any(not torch.allclose(moved[i], f) for i, f in values[0].items() if i in moved)  # each pass draws anew
+
+
 def test_empty_frames_one_point_frames_and_frames_without_boxes(scenes):
     model = build_detector(TINY, seed=0)
     outside = torch.tensor([[0, -5.0, 0.0, 0.0, 0.1], [0, 10.0, 50.0, 0.0, 0.1]])  # frame 0: nothing in range

@@ -12,7 +12,8 @@ from ssal.models.config import BevBackboneConfig
 from ssal.models.map_to_bev import scatter_to_bev
 from ssal.models.pillar_vfe import PillarVFE, pillarize
 
-TINY = load_model_config(Path(__file__).resolve().parents[1] / "configs" / "_models" / "tiny.yaml")
+TINY_YAML = Path(__file__).resolve().parents[1] / "configs" / "_models" / "tiny.yaml"
+TINY = load_model_config(TINY_YAML)
 
 
 def _points(rows):
@@ -37,23 +38,56 @@ def test_points_outside_the_range_or_nan_are_dropped():
     assert pillars.points.shape[0] == 1 and pillars.num_pillars == 1
 
 
-def test_caps_keep_first_points_and_fullest_pillars_deterministically():
-    cfg = load_model_config(Path(__file__).resolve().parents[1] / "configs" / "_models" / "tiny.yaml",
-                            ["model.vfe.max_points_per_pillar=3"])
-    dense = [[0, 5.1, 0.1, 0.0, float(i)] for i in range(5)]  # 5 points in one pillar: first 3 stay
-    sparse = [[0, 10.1, 0.1, 0.0, 9.0]]  # a one-point pillar
-    middle = [[0, 20.1, 0.1, 0.0, 7.0]] * 2
-    pillars = pillarize(_points(sparse + dense + middle), cfg, max_pillars=2)
-    assert pillars.num_pillars == 2
-    assert sorted(pillars.points[:, 4].tolist()) == [0.0, 1.0, 2.0, 7.0, 7.0]
-    again = pillarize(_points(sparse + dense + middle), cfg, max_pillars=2)
-    assert torch.equal(pillars.points, again.points) and torch.equal(pillars.coords, again.coords)
+def _kept_rows(pillars):
+    """The kept points as a set of rows without the batch index (order-free comparison)."""
+    return sorted(map(tuple, pillars.points[:, 1:].tolist()))
+
+
+def test_point_cap_keeps_a_subset_that_does_not_depend_on_file_order():
+    cfg = load_model_config(TINY_YAML, ["model.vfe.max_points_per_pillar=8"])
+    generator = torch.Generator().manual_seed(0)
+    xyz = torch.rand(60, 3, generator=generator) * torch.tensor([0.28, 0.28, 1.7]) + torch.tensor([5.13, 0.01, -1.7])
+    pts = torch.cat((torch.zeros(60, 1), xyz, torch.rand(60, 1, generator=generator)), dim=1)  # one pillar
+    pillars = pillarize(pts, cfg, max_pillars=100)
+    assert pillars.points.shape[0] == 8
+    shuffled = pillarize(pts[torch.randperm(60, generator=generator)], cfg, max_pillars=100)
+    assert _kept_rows(shuffled) == _kept_rows(pillars)
+    # The same frame at another place in the batch keeps the same points.
+    other = torch.cat((torch.tensor([[0.0, 30.0, 5.0, -1.0, 0.5]]), pts + torch.tensor([1.0, 0, 0, 0, 0])))
+    moved = pillarize(other, cfg, max_pillars=100)
+    assert _kept_rows(pillarize(moved.points[moved.points[:, 0] == 1], cfg, 100)) == _kept_rows(pillars)
+    assert torch.equal(pts[pillars.source_index], pillars.points)
+
+
+def test_point_cap_keeps_the_lower_rings_of_a_scan_stored_top_first():
+    cfg = load_model_config(TINY_YAML, ["model.vfe.max_points_per_pillar=32"])
+    z = torch.linspace(0.0, -1.7, 200)  # file order: top ring first, as KITTI stores scans
+    pts = torch.stack((torch.zeros(200), torch.full((200,), 5.1), torch.full((200,), 0.1), z, torch.rand(200)), 1)
+    kept = pillarize(pts, cfg, max_pillars=100).points
+    assert kept.shape[0] == 32
+    assert abs(float(kept[:, 3].mean()) - float(z.mean())) < 0.25  # the first 32 in file order: 0.75 m too high
+    assert float(kept[:, 3].min()) < -1.2
+
+
+def test_pillar_cap_samples_cells_evenly_and_deterministically():
+    dense = [[0, 1.1 + 0.32 * i, 0.1, -1.0, float(k)] for i in range(50) for k in range(10)]  # near, 10 points each
+    sparse = [[0, 20.1 + 0.32 * i, 0.1, -1.0, 0.0] for i in range(50)]  # far, one point each
+    pts = _points(dense + sparse)
+    pillars = pillarize(pts, TINY, max_pillars=50)
+    far = pillars.coords[:, 2] >= 62
+    assert pillars.num_pillars == 50 and 10 <= int(far.sum()) <= 40  # not the 50 fullest (all near)
+    again = pillarize(pts.flip(0), TINY, max_pillars=50)
+    assert torch.equal(again.coords, pillars.coords)
+    second = pillarize(torch.cat((_points([[0, 30.0, 5.0, -1.0, 0.0]]), pts + torch.tensor([1.0, 0, 0, 0, 0]))),
+                       TINY, max_pillars=50)
+    assert torch.equal(second.coords[second.coords[:, 0] == 1, 1:], pillars.coords[:, 1:])
 
 
 def test_decorations_are_offsets_to_pillar_mean_and_centre():
     vfe = PillarVFE(TINY)
     pts = _points([[0, 0.10, -20.40, -1.0, 0.5], [0, 0.20, -20.30, -1.2, 0.1]])
-    features = vfe.decorate(pillarize(pts, TINY, 10))
+    pillars = pillarize(pts, TINY, 10)
+    features = vfe.decorate(pillars)[pillars.source_index.argsort()]  # back in input order
     assert features.shape == (2, 3 + 1 + 3 + 3)
     torch.testing.assert_close(features[:, 4:7], torch.tensor([[-0.05, -0.05, 0.1], [0.05, 0.05, -0.1]]))
     # pillar centre: (0.16, -20.32), z centre of the range -1.0

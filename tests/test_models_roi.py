@@ -147,9 +147,43 @@ def test_proposals_are_top_scoring_boxes_after_nms_padded_to_a_fixed_count():
 
     boxes = torch.tensor([[_car(0, 0), _car(0.2, 0), _car(10, 0), _car(20, 0)]])
     logits = torch.tensor([[[2.0, 0, 0], [3.0, 0, 0], [0, 1.0, 0], [0, 0, -1.0]]])
-    out = propose(boxes, logits, pre_nms=3, post_nms=5, nms_iou=0.7)
+    decoded = []
+
+    def decode(index):
+        decoded.append(index.numel())
+        return boxes.gather(1, index[..., None].expand(-1, -1, 7))
+
+    out = propose(logits, decode, pre_nms=3, post_nms=5, nms_iou=0.7)
+    assert decoded == [3]  # only the top 3 are decoded
     assert out.boxes.shape == (1, 5, 7) and out.cls_probs.shape == (1, 5, 3)
     assert out.valid[0].tolist() == [True, True, False, False, False]  # box 3 is not in the top 3, box 0 suppressed
     torch.testing.assert_close(out.boxes[0, :2], boxes[0, [1, 2]])
     assert out.labels[0, :2].tolist() == [1, 2] and out.scores[0, 0] == torch.sigmoid(torch.tensor(3.0))
     assert out.boxes[0, 2:].abs().sum() == 0
+
+
+def test_sampling_grid_stays_float32_under_bfloat16_autocast():
+    head = RoiHead(TINY, 2).eval()
+    nx, ny = TINY.grid_size
+    nx_f, ny_f = nx // TINY.feature_stride, ny // TINY.feature_stride
+    # Cell indices (< 256) are exact in bfloat16, so any error comes from where the samples are taken.
+    ramp = torch.stack(torch.meshgrid(torch.arange(ny_f), torch.arange(nx_f), indexing="ij")[::-1]).float()[None]
+    rois = torch.tensor([[[37.31, -15.77, -1.0, 3.9, 1.6, 1.56, 0.4], [2.13, 17.29, -1.0, 0.8, 0.6, 1.7, -1.1]]])
+    expected = head.pool(ramp, rois)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        sampled = head.pool(ramp.to(torch.bfloat16), rois)
+    assert sampled.dtype == torch.float32
+    torch.testing.assert_close(sampled, expected, atol=1e-4, rtol=0)  # a bfloat16 grid: up to 0.12 cells off
+
+
+def test_dropout_masks_drop_the_configured_share_per_frame_seed():
+    head = RoiHead(TINY, 8).train()
+    x = torch.ones(2 * 64, 256)
+    seeds = torch.tensor([11, 12])
+    out = head._dropout(x, 2, seeds, layer=0)
+    dropped = (out == 0).float().view(2, 64, 256).mean(dim=(1, 2))
+    assert torch.all((dropped - TINY.roi_head.dropout).abs() < 0.02)
+    torch.testing.assert_close(out[out != 0], torch.full_like(out[out != 0], 1 / (1 - TINY.roi_head.dropout)))
+    alone = head._dropout(x[64:], 1, seeds[1:], layer=0)
+    assert torch.equal(alone, out[64:])  # frame 1's mask does not depend on frame 0
+    assert not torch.equal(head._dropout(x, 2, seeds, layer=1), out)  # each layer draws its own

@@ -19,7 +19,6 @@ What is computed besides the post-processed predictions depends on the strategy 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import shutil
 import sys
@@ -39,6 +38,7 @@ from ssal.engine.hooks import progress_enabled
 from ssal.engine.sampler import shard_indices
 from ssal.geometry import count_points_in_boxes
 from ssal.models import badge_embedding
+from ssal.models.hashing import frame_seeds
 from ssal.models.roi_head import refine_boxes
 
 
@@ -95,11 +95,12 @@ class PoolPredictor:
 
     def _add_mc_boxes(self, batch: dict, predictions: list[dict], frames: list[dict]) -> None:
         bev, rois = self._captured["bev"], self._captured["rois"]
-        generator = torch.Generator().manual_seed(_batch_seed(self.seed, batch.get("frame_ids", [])))
+        ids = [str(i) for i in batch.get("frame_ids", [])]
         self.model.enable_mc_dropout(True)
-        try:
-            passes = [refine_boxes(rois, self.model.roi_head(bev, rois, generator=generator).box_residuals)
-                      for _ in range(self.request.mc_passes)]
+        try:  # masks per frame and pass: a frame's value does not depend on its batch or on the number of ranks
+            passes = [refine_boxes(rois, self.model.roi_head(
+                bev, rois, dropout_seeds=frame_seeds(self.seed, f"mc {k}", ids, rois.device)).box_residuals)
+                for k in range(self.request.mc_passes)]
         finally:
             self.model.enable_mc_dropout(False)
         stacked = torch.stack(passes, dim=2)  # (B, R, P, 7)
@@ -174,7 +175,3 @@ def _merge_shards(out_dir: Path, world_size: int, order: list[str]) -> None:
     for shard in shards:
         shutil.rmtree(shard, ignore_errors=True)
 
-
-def _batch_seed(seed: int, frame_ids: Sequence[str]) -> int:
-    text = f"{seed}|mc|{'|'.join(map(str, frame_ids))}".encode()
-    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") >> 1

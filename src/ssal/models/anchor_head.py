@@ -58,27 +58,37 @@ class AnchorHead(nn.Module):
         anchors, classes = generate_anchors(cfg, self.feature_size)
         self.register_buffer("anchors", anchors, persistent=False)
         self.register_buffer("anchor_classes", classes, persistent=False)
+        self._assigner: TargetAssigner | None = None  # built on first use, again after the anchors move
 
     def forward(self, features: Tensor) -> RpnOutput:
         out = self.conv(features).permute(0, 2, 3, 1).reshape(features.shape[0], -1, self.per_anchor)
         cls, box, direction = out.split([self.num_classes, CODE_SIZE, self.num_dir_bins], dim=-1)
         return RpnOutput(cls, box, direction)
 
-    def decode(self, out: RpnOutput) -> Tensor:
-        """(B, N, 7) boxes: residuals applied to the anchors, heading resolved by the direction classifier."""
-        boxes = decode_boxes(out.box_residuals, self.anchors[None].expand_as(out.box_residuals))
+    def decode(self, out: RpnOutput, index: Tensor | None = None) -> Tensor:
+        """(B, N, 7) boxes: residuals applied to the anchors, heading resolved by the direction classifier; with
+        ``index`` (B, K) long, only those anchors of each frame, (B, K, 7) (proposals decode their top-k only)."""
+        residuals, dir_logits, anchors = out.box_residuals, out.dir_logits, self.anchors[None]
+        if index is not None:
+            residuals = residuals.gather(1, index[..., None].expand(-1, -1, residuals.shape[-1]))
+            dir_logits = dir_logits.gather(1, index[..., None].expand(-1, -1, dir_logits.shape[-1]))
+            anchors = self.anchors[index]
+        boxes = decode_boxes(residuals, anchors.expand(residuals.shape[0], -1, -1))
         period = 2 * math.pi / self.num_dir_bins
         offset = self.cfg.anchor_head.dir_offset
-        bins = out.dir_logits.argmax(dim=-1)
+        bins = dir_logits.argmax(dim=-1)
         heading = limit_period(boxes[..., 6] - offset, 0.0, period) + offset + period * bins.to(boxes.dtype)
         return torch.cat((boxes[..., :6], heading[..., None]), dim=-1)
 
     def assign_targets(self, gt_boxes: Tensor) -> AnchorTargets:
         """Targets for a padded batch of GT boxes (B, M, 8)."""
-        return TargetAssigner(self.cfg, self.anchors, self.anchor_classes).assign(gt_boxes)
+        if self._assigner is None or self._assigner.anchors is not self.anchors:
+            self._assigner = TargetAssigner(self.cfg, self.anchors, self.anchor_classes)
+        return self._assigner.assign(gt_boxes)
 
     def loss(self, out: RpnOutput, targets: AnchorTargets) -> dict[str, Tensor]:
-        """``loss_rpn_cls``, ``loss_rpn_box``, ``loss_rpn_dir``: weighted sums per frame, averaged over frames."""
+        """``loss_rpn_cls``, ``loss_rpn_box``, ``loss_rpn_dir``: weighted sums per frame, averaged over frames. The
+        box and direction terms weigh only positive anchors, so they are computed on those alone."""
         h = self.cfg.anchor_head
         labels = targets.labels
         b = labels.shape[0]
@@ -91,11 +101,13 @@ class AnchorHead(nn.Module):
         one_hot.scatter_(-1, (labels.clamp_min(1) - 1)[..., None], positive[..., None])
         loss_cls = sigmoid_focal_loss(out.cls_logits, one_hot, cls_weights, h.focal_alpha, h.focal_gamma).sum() / b
 
-        pred, target = add_sin_difference(out.box_residuals, targets.box_targets)
-        loss_box = weighted_smooth_l1(pred, target, reg_weights, h.smooth_l1_beta).sum() / b
+        index = torch.nonzero(labels > 0, as_tuple=True)
+        weights = reg_weights[index]
+        pred, target = add_sin_difference(out.box_residuals[index], targets.box_targets[index])
+        loss_box = weighted_smooth_l1(pred, target, weights, h.smooth_l1_beta).sum() / b
 
-        bins = direction_bins(targets.matched_boxes[..., 6], h.dir_offset, self.num_dir_bins)
-        loss_dir = direction_loss(out.dir_logits, bins, reg_weights).sum() / b
+        bins = direction_bins(targets.matched_boxes[index][:, 6], h.dir_offset, self.num_dir_bins)
+        loss_dir = direction_loss(out.dir_logits[index], bins, weights).sum() / b
         return {"loss_rpn_cls": loss_cls * h.cls_weight, "loss_rpn_box": loss_box * h.box_weight,
                 "loss_rpn_dir": loss_dir * h.dir_weight}
 

@@ -26,8 +26,8 @@ class PillarVfeConfig:
     """Pillarisation and the pillar feature net (PFN)."""
 
     num_filters: list[int] = field(default_factory=lambda: [64])  # PFN layer widths; the last is the BEV channels
-    max_points_per_pillar: int = 32  # points beyond this (in input order) are dropped from a pillar
-    max_pillars_train: int = 16000  # per frame; over the cap, the pillars with the fewest points are dropped
+    max_points_per_pillar: int = 32  # a fuller pillar keeps this many points, chosen by a fixed hash of each point
+    max_pillars_train: int = 16000  # per frame; over the cap, pillars are dropped by a fixed hash of their cell
     max_pillars_test: int = 40000  # same, in eval mode
     use_absolute_xyz: bool = True  # feed x, y, z themselves besides the offsets to the pillar mean and centre
 
@@ -83,8 +83,8 @@ class AnchorHeadConfig:
 class ProposalConfig:
     """Top-k and rotated NMS that turn RPN boxes into RoIs for the second stage."""
 
-    train_pre_nms: int = 2048  # best-scoring RPN boxes per frame entering NMS in training
-    train_post_nms: int = 256  # RoIs kept per frame in training
+    train_pre_nms: int = 4096  # best-scoring RPN boxes per frame entering NMS in training (PV-RCNN: 9000)
+    train_post_nms: int = 512  # RoIs kept per frame in training (PV-RCNN: 512)
     train_nms_iou: float = 0.8  # BEV IoU threshold of the proposal NMS in training
     test_pre_nms: int = 1024  # same, eval mode
     test_post_nms: int = 100

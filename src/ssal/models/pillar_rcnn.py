@@ -16,22 +16,26 @@ proposal), ``cls_probs (K, C)`` (the proposal's RPN class probabilities), ``roi_
 same index across MC-dropout passes is the same RoI), sorted by score, on the model's device. With
 ``return_hidden=True`` also ``rcnn_logits (K,)`` and ``rcnn_hidden (K, H)`` (see ``gradient_embedding``).
 
-Randomness (RoI sampling, dropout) comes from a generator seeded by ``(seed, training step, frame ids)``; the step
-counter is a buffer, so it is saved with the weights and a resumed run draws what an uninterrupted one would.
+Randomness: RoI sampling draws from a generator seeded by ``(seed, training step, frame ids)``; dropout masks are
+drawn per frame from ``(seed, training step, frame id)`` (MC-dropout: ``(mc seed, pass, frame id)``), so a frame's
+masks do not depend on its batch. The step counter is a buffer, so it is saved with the weights and a resumed run
+draws what an uninterrupted one would.
 """
 
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 
 import torch
 from torch import Tensor, nn
 
 from ssal.errors import SsalError
 from ssal.geometry import limit_period
-from ssal.models.anchor_head import AnchorHead
+from ssal.models.anchor_head import AnchorHead, RpnOutput
 from ssal.models.bev_backbone import BevBackbone
 from ssal.models.config import ModelConfig
+from ssal.models.hashing import frame_seeds
 from ssal.models.map_to_bev import scatter_to_bev
 from ssal.models.pillar_vfe import PillarVFE, pillarize
 from ssal.models.post_processing import select_detections
@@ -53,24 +57,33 @@ class PillarRCNN(nn.Module):
         self.anchor_head = AnchorHead(cfg, self.backbone.out_channels)
         self.roi_head = RoiHead(cfg, self.backbone.out_channels)
         self.register_buffer("train_step", torch.zeros((), dtype=torch.long))
-        self._mc_generator: torch.Generator | None = None
+        self._mc_seed: int | None = None
+        self._mc_pass = 0
         # The BEV canvas is channels-last (see scatter_to_bev); convolutions with weights in the same layout are
         # 20-30 % faster on CPU and suit tensor cores on CUDA. ``.to(device)`` keeps the layout.
         self.to(memory_format=torch.channels_last)
 
     def enable_mc_dropout(self, enabled: bool = True, seed: int = 0) -> None:
-        """Keep the RoI head's dropout on in eval mode (MC-dropout); masks come from a generator seeded with
-        ``seed`` here and advanced by every forward pass, so a series of passes repeats exactly."""
+        """Keep the RoI head's dropout on in eval mode (MC-dropout). Pass k after this call draws each frame's masks
+        from ``(seed, k, frame id)``, so a series of passes repeats exactly and a frame's values do not depend on the
+        batch it is in."""
         self.roi_head.mc_dropout = enabled
-        self._mc_generator = torch.Generator().manual_seed(seed) if enabled else None
+        self._mc_seed = seed if enabled else None
+        self._mc_pass = 0
 
     def forward(self, batch: dict, return_hidden: bool = False):
-        bev, rpn, rpn_boxes = self._first_stage(batch)
+        bev, rpn = self._first_stage(batch)
         if self.training:
-            return self._training_losses(batch, bev, rpn, rpn_boxes)
+            return self._training_losses(batch, bev, rpn)
         p = self.cfg.proposals
-        proposals = propose(rpn_boxes, rpn.cls_logits, p.test_pre_nms, p.test_post_nms, p.test_nms_iou)
-        out = self.roi_head(bev, proposals.boxes, generator=self._mc_generator)
+        rpn = _float(rpn)
+        proposals = propose(rpn.cls_logits, partial(self.anchor_head.decode, rpn), p.test_pre_nms, p.test_post_nms,
+                            p.test_nms_iou)
+        seeds = None
+        if self._mc_seed is not None:
+            seeds = frame_seeds(self._mc_seed, f"mc {self._mc_pass}", _frame_ids(batch), bev.device)
+            self._mc_pass += 1
+        out = self.roi_head(bev, proposals.boxes, dropout_seeds=seeds)
         return self._predictions(proposals, out, return_hidden)
 
     def _first_stage(self, batch: dict):
@@ -81,25 +94,27 @@ class PillarRCNN(nn.Module):
         pillars = pillarize(points, cfg, max_pillars)
         canvas = scatter_to_bev(self.vfe(pillars), pillars.coords, int(batch["batch_size"]), cfg.grid_size)
         bev = self.backbone(canvas)
-        rpn = self.anchor_head(bev)
-        return bev, rpn, self.anchor_head.decode(rpn)
+        return bev, self.anchor_head(bev)
 
-    def _training_losses(self, batch: dict, bev: Tensor, rpn, rpn_boxes: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        gt_boxes = batch["gt_boxes"].to(device=rpn_boxes.device, dtype=rpn_boxes.dtype)
-        generator = self._training_generator(batch)
+    def _training_losses(self, batch: dict, bev: Tensor, rpn: RpnOutput) -> tuple[Tensor, dict[str, Tensor]]:
+        gt_boxes = batch["gt_boxes"].to(device=bev.device, dtype=torch.float32)
+        step = int(self.train_step)  # the one host read of the step counter
+        generator = self._training_generator(batch, step)
         p = self.cfg.proposals
         losses = self.anchor_head.loss(rpn, self.anchor_head.assign_targets(gt_boxes))
-        proposals = propose(rpn_boxes.detach(), rpn.cls_logits.detach(), p.train_pre_nms, p.train_post_nms,
-                            p.train_nms_iou)
+        detached = _float(rpn, detach=True)
+        proposals = propose(detached.cls_logits, partial(self.anchor_head.decode, detached), p.train_pre_nms,
+                            p.train_post_nms, p.train_nms_iou)
         targets = sample_roi_targets(proposals, gt_boxes, self.cfg.roi_head, generator)
-        out = self.roi_head(bev, targets.rois, generator=generator)
+        seeds = frame_seeds(self.seed, f"train {step}", _frame_ids(batch), bev.device)
+        out = self.roi_head(bev, targets.rois, dropout_seeds=seeds)
         losses.update(self.roi_head.loss(out, targets))
         self.train_step += 1
         return sum(losses.values()), {k: v.detach() for k, v in losses.items()}
 
-    def _training_generator(self, batch: dict) -> torch.Generator:
+    def _training_generator(self, batch: dict, step: int) -> torch.Generator:
         ids = "|".join(str(i) for i in batch.get("frame_ids", []))
-        text = f"{self.seed}|{int(self.train_step)}|{ids}".encode()
+        text = f"{self.seed}|{step}|{ids}".encode()
         return torch.Generator().manual_seed(int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
                                              >> 1)
 
@@ -119,6 +134,18 @@ class PillarRCNN(nn.Module):
                 frame["rcnn_hidden"] = out.cls_hidden[i, keep]
             results.append(frame)
         return results
+
+
+def _float(rpn: RpnOutput, detach: bool = False) -> RpnOutput:
+    """The RPN outputs in float32 (autocast leaves them in bf16 / fp16), detached for the proposal layer."""
+    parts = (rpn.cls_logits, rpn.box_residuals, rpn.dir_logits)
+    return RpnOutput(*((t.detach() if detach else t).float() for t in parts))
+
+
+def _frame_ids(batch: dict) -> list[str]:
+    """The batch's frame ids (their positions where a hand-made batch has none)."""
+    ids = batch.get("frame_ids")
+    return [str(i) for i in ids] if ids else [str(i) for i in range(int(batch["batch_size"]))]
 
 
 def _check_batch(batch: dict, cfg: ModelConfig, training: bool) -> None:

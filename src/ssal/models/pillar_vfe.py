@@ -3,7 +3,8 @@
 Points are grouped into vertical pillars with one sort and ``unique_consecutive``; each point is decorated with
 its offsets to the mean of its pillar's points and to the pillar's centre, and a shared Linear + BN + ReLU followed
 by a max over the pillar's points gives one feature vector per pillar. Points are kept flat (no padding to
-``max_points_per_pillar``), so the cost is proportional to the number of points.
+``max_points_per_pillar``), so the cost is proportional to the number of points. Which points and pillars a cap keeps
+depends only on their values (a fixed hash), never on the order of the points in the file or the batch.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ssal.models.config import ModelConfig
+from ssal.models.hashing import hash_rows, mix32
 
 
 @dataclass
@@ -25,11 +27,13 @@ class Pillars:
         points: (N, 1 + F) kept points ``[batch_index, x, y, z, features...]``, grouped by pillar.
         point_pillar: (N,) index of each point's pillar (0..P-1).
         coords: (P, 3) ``(batch_index, iy, ix)`` of each pillar, ascending in ``(batch, iy, ix)``.
+        source_index: (N,) row of each kept point in the input of ``pillarize``.
     """
 
     points: Tensor
     point_pillar: Tensor
     coords: Tensor
+    source_index: Tensor
 
     @property
     def num_pillars(self) -> int:
@@ -39,9 +43,12 @@ class Pillars:
 def pillarize(points: Tensor, cfg: ModelConfig, max_pillars: int) -> Pillars:
     """Group ``points`` (N, 1 + F) ``[batch_index, x, y, z, ...]`` into the pillars of ``cfg``'s grid.
 
-    Points outside the range (or NaN) are dropped. A pillar keeps its first ``max_points_per_pillar`` points in input
-    order; a frame keeps its ``max_pillars`` fullest pillars (ties: lower ``(iy, ix)`` first), so the choice is
-    deterministic.
+    Points outside the range (or NaN) are dropped. A pillar over ``max_points_per_pillar`` keeps the points with the
+    smallest ``hash_rows`` of its values, a frame over ``max_pillars`` the pillars whose cell hashes lowest. Both hashes
+    are fixed functions of a point's values and a pillar's cell, so the subset is the same in training and
+    inference, whatever the order of the points in the file and the frame's place in the batch. Taking the first
+    points in file order instead drops the lower laser rings (scans are stored ring by ring from the top) and pasted
+    objects (appended last); dropping the emptiest pillars first removes far objects.
     """
     nx, ny = cfg.grid_size
     x0, y0, z0, x1, y1, z1 = cfg.point_cloud_range
@@ -49,37 +56,37 @@ def pillarize(points: Tensor, cfg: ModelConfig, max_pillars: int) -> Pillars:
     iy = torch.floor((points[:, 2] - y0) / cfg.voxel_size[1]).long()
     z = points[:, 3]
     inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny) & (z >= z0) & (z <= z1)
-    points, ix, iy = points[inside], ix[inside], iy[inside]
+    source = torch.nonzero(inside).flatten()
+    points, ix, iy = points[source], ix[source], iy[source]
     cells = ny * nx
     key = points[:, 0].long() * cells + iy * nx + ix
 
-    key, order = torch.sort(key, stable=True)
-    points = points[order]
+    # One sort by (pillar, point hash): key < 2**31 for any batch that fits in memory, the hash < 2**32.
+    key, order = torch.sort((key << 32) | hash_rows(points[:, 1:]), stable=True)
+    key = key >> 32
+    points, source = points[order], source[order]
     pillar_key, point_pillar, counts = torch.unique_consecutive(key, return_inverse=True, return_counts=True)
     rank = torch.arange(key.numel(), device=key.device) - (torch.cumsum(counts, 0) - counts)[point_pillar]
-    keep_pillar = _fullest_pillars(pillar_key, counts.clamp(max=cfg.vfe.max_points_per_pillar), cells, max_pillars)
+    keep_pillar = _sampled_pillars(pillar_key, cells, max_pillars)
     keep_point = (rank < cfg.vfe.max_points_per_pillar) & keep_pillar[point_pillar]
 
     # Renumber the surviving pillars 0..P-1 in key order.
     new_index = torch.cumsum(keep_pillar.long(), 0) - 1
     pillar_key = pillar_key[keep_pillar]
     coords = torch.stack((pillar_key // cells, (pillar_key % cells) // nx, pillar_key % nx), dim=1)
-    return Pillars(points[keep_point], new_index[point_pillar[keep_point]], coords)
+    return Pillars(points[keep_point], new_index[point_pillar[keep_point]], coords, source[keep_point])
 
 
-def _fullest_pillars(pillar_key: Tensor, counts: Tensor, cells: int, max_pillars: int) -> Tensor:
-    """(P,) bool: per frame, the ``max_pillars`` pillars with most points (keys ascending within a frame)."""
+def _sampled_pillars(pillar_key: Tensor, cells: int, max_pillars: int) -> Tensor:
+    """(P,) bool: per frame, at most ``max_pillars`` pillars, those whose cell (not the frame index) hashes
+    lowest: a spatially uniform, deterministic sample that leaves near and far objects equal chances."""
     frame = pillar_key // cells
     frame_sizes = torch.bincount(frame)
     if frame_sizes.numel() == 0 or int(frame_sizes.max()) <= max_pillars:
         return torch.ones_like(pillar_key, dtype=torch.bool)
-    most = int(counts.max()) + 1
-    # Sort by (frame, fewest-missing-points, key): one integer key keeps it a single stable sort.
-    rank_key = (frame * most + (most - 1 - counts)) * cells + pillar_key % cells
-    order = torch.argsort(rank_key)
-    sorted_frame = frame[order]
+    order = torch.argsort((frame << 32) | mix32(pillar_key % cells))
     starts = torch.cumsum(frame_sizes, 0) - frame_sizes
-    rank_in_frame = torch.arange(order.numel(), device=order.device) - starts[sorted_frame]
+    rank_in_frame = torch.arange(order.numel(), device=order.device) - starts[frame[order]]
     keep = torch.zeros_like(pillar_key, dtype=torch.bool)
     keep[order] = rank_in_frame < max_pillars
     return keep

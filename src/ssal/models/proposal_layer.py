@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -27,19 +28,23 @@ class Proposals:
 
 
 @torch.no_grad()
-def propose(boxes: Tensor, cls_logits: Tensor, pre_nms: int, post_nms: int, nms_iou: float) -> Proposals:
-    """Select RoIs from decoded RPN ``boxes`` (B, N, 7) and ``cls_logits`` (B, N, C): per frame, the ``pre_nms``
-    best-scoring boxes enter a class-agnostic rotated NMS at ``nms_iou``, the best ``post_nms`` survivors are kept.
-    Returns proposals sorted by descending score, R = ``post_nms``."""
+def propose(cls_logits: Tensor, decode: Callable[[Tensor], Tensor], pre_nms: int, post_nms: int,
+            nms_iou: float) -> Proposals:
+    """Select RoIs from dense RPN ``cls_logits`` (B, N, C): per frame, the ``pre_nms`` best-scoring anchors are
+    decoded (``decode(index (B, K)) -> boxes (B, K, 7)``; the rest never are) and enter a class-agnostic rotated NMS
+    at ``nms_iou``; the best ``post_nms`` survivors are kept. Returns proposals sorted by descending score,
+    R = ``post_nms``."""
     b, n, c = cls_logits.shape
-    probs = torch.sigmoid(cls_logits)
-    scores, labels = probs.max(dim=-1)
+    scores, labels = cls_logits.max(dim=-1)  # the sigmoid is monotonic: rank logits, squash the chosen few
+    top = torch.topk(scores, min(pre_nms, n), dim=1).indices  # (B, K), best first
+    boxes = decode(top)
+    probs = torch.sigmoid(cls_logits.gather(1, top[..., None].expand(-1, -1, c)))
+    scores, labels = torch.sigmoid(scores.gather(1, top)), labels.gather(1, top)
     out = Proposals(boxes.new_zeros(b, post_nms, 7), scores.new_zeros(b, post_nms),
                     labels.new_zeros(b, post_nms), probs.new_zeros(b, post_nms, c),
                     torch.zeros(b, post_nms, dtype=torch.bool, device=boxes.device))
     for i in range(b):
-        top = torch.topk(scores[i], min(pre_nms, n)).indices
-        keep = top[nms_bev(boxes[i, top], scores[i, top], nms_iou, post_max_size=post_nms)][:post_nms]
+        keep = nms_bev(boxes[i], scores[i], nms_iou, post_max_size=post_nms)[:post_nms]
         k = keep.numel()
         out.boxes[i, :k] = boxes[i, keep]
         out.scores[i, :k] = scores[i, keep]

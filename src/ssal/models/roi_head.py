@@ -5,8 +5,11 @@ Pooling: ``grid_size x grid_size`` points spread over each RoI (enlarged by ``po
 its own frame are turned by its heading, moved to its centre and sampled bilinearly from the (channel-reduced)
 BEV map with ``grid_sample``. The pooled grid and the RoI's height and size ``(z, dx, dy, dz)`` enter the MLP.
 
-Dropout follows every hidden layer (not the RoI feature itself); it is on in training and, for MC-dropout, in eval
-when the detector asks for it. Its masks come from a ``torch.Generator`` when one is given, so runs repeat.
+Dropout follows the hidden layers of the shared MLP (not the RoI feature itself) and the first layer of each branch,
+as in OpenPCDet (MC-dropout and BADGE read these layers); it is on in training and, for MC-dropout, in eval when the
+detector asks for it. Given ``dropout_seeds`` (one per frame, see ``ssal.models.hashing.frame_seeds``), the masks are
+a hash of (frame seed, layer, RoI slot, channel) computed on the model's device: a frame's masks, hence its
+MC-dropout value, do not depend on the batch it is in, its place there, or the number of ranks.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from torch.nn import functional as F
 from ssal.geometry import rotate_points_z
 from ssal.models.box_coder import CODE_SIZE, decode_boxes
 from ssal.models.config import ModelConfig
+from ssal.models.hashing import uniform_from_hash
 from ssal.models.losses import corner_loss, smooth_l1
 from ssal.models.roi_target_sampler import RoiTargets
 
@@ -97,18 +101,21 @@ class RoiHead(nn.Module):
         nn.init.normal_(self.reg_out.weight, mean=0.0, std=0.001)
         self.mc_dropout = False  # set by the detector: dropout stays on in eval mode
 
-    def forward(self, bev: Tensor, rois: Tensor, generator: torch.Generator | None = None) -> RoiHeadOutput:
+    def forward(self, bev: Tensor, rois: Tensor, dropout_seeds: Tensor | None = None) -> RoiHeadOutput:
+        """``dropout_seeds`` (B,) int64 draws the dropout masks per frame; without it torch's global generator
+        draws them."""
         b, r = rois.shape[:2]
         pooled = self.pool(self.reduce(bev), rois).reshape(b * r, -1)
-        geometry = torch.cat((rois[..., 2:3], rois[..., 3:6]), dim=-1).reshape(b * r, 4)
+        geometry = torch.cat((rois[..., 2:3], rois[..., 3:6]), dim=-1).reshape(b * r, 4).to(pooled.dtype)
         x = torch.cat((pooled, geometry), dim=1)
-        for k, layer in enumerate(self.shared):
-            x = layer(x)
+        layer = 0
+        for k, module in enumerate(self.shared):
+            x = module(x)
             if k < len(self.shared) - 1:
-                x = self._dropout(x, generator)
+                x, layer = self._dropout(x, b, dropout_seeds, layer), layer + 1
         features = x
-        hidden = self._branch(self.cls_layers, features, generator)
-        reg_hidden = self._branch(self.reg_layers, features, generator)
+        hidden = self._branch(self.cls_layers, features, b, dropout_seeds, layer)
+        reg_hidden = self._branch(self.reg_layers, features, b, dropout_seeds, layer + 1)
         return RoiHeadOutput(features.view(b, r, -1), self.cls_out(hidden).view(b, r), hidden.view(b, r, -1),
                              self.reg_out(reg_hidden).view(b, r, CODE_SIZE))
 
@@ -120,23 +127,30 @@ class RoiHead(nn.Module):
         low = points.new_tensor([x0, y0])
         extent = points.new_tensor([x1 - x0, y1 - y0])
         # The map covers the range edge to edge, hence align_corners=False; outside it reads zeros.
-        grid = (points - low) / extent * 2 - 1
-        sampled = F.grid_sample(bev, grid.to(bev.dtype), mode="bilinear", padding_mode="zeros", align_corners=False)
+        grid = (points.float() - low.float()) / extent.float() * 2 - 1
+        # float32 grid even under autocast: a bfloat16 grid over a 70 m map misplaces samples by up to 7 cm.
+        with torch.autocast(device_type=bev.device.type, enabled=False):
+            sampled = F.grid_sample(bev.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         return sampled.permute(0, 2, 3, 1)
 
-    def _branch(self, layers: nn.ModuleList, x: Tensor, generator: torch.Generator | None) -> Tensor:
-        for layer in layers:
-            x = self._dropout(layer(x), generator)
+    def _branch(self, layers: nn.ModuleList, x: Tensor, batch: int, seeds: Tensor | None, layer: int) -> Tensor:
+        for k, module in enumerate(layers):
+            x = module(x)
+            if k == 0:  # OpenPCDet: dropout after a branch's first layer only
+                x = self._dropout(x, batch, seeds, layer)
         return x
 
-    def _dropout(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+    def _dropout(self, x: Tensor, batch: int, seeds: Tensor | None, layer: int) -> Tensor:
+        """Dropout of ``x`` (B * R, C); with ``seeds`` (B,) the mask of frame b depends on ``seeds[b]``, ``layer``
+        and the position in (R, C) only."""
         p = self.cfg.roi_head.dropout
         if p == 0.0 or not (self.training or self.mc_dropout):
             return x
-        if generator is None:
+        if seeds is None:
             return F.dropout(x, p, training=True)
-        keep = torch.rand(x.shape, generator=generator, device=generator.device) >= p
-        return x * keep.to(device=x.device, dtype=x.dtype) / (1 - p)
+        draws = uniform_from_hash(seeds, layer, (x.shape[0] // batch, x.shape[1])).view_as(x)
+        keep = draws >= int(p * 2**32)
+        return x * keep.to(x.dtype) * (1.0 / (1.0 - p))
 
     def loss(self, out: RoiHeadOutput, targets: RoiTargets) -> dict[str, Tensor]:
         """``loss_rcnn_cls`` (BCE on the IoU target), ``loss_rcnn_reg`` (smooth-L1 on foreground residuals) and

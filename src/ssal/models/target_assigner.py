@@ -57,9 +57,10 @@ class TargetAssigner:
         """Targets for a padded batch of ``gt_boxes`` (B, M, 8) ``[box, class_id]`` (class_id 0 = padding)."""
         per_frame = [self._assign_frame(frame) for frame in gt_boxes]
         labels, matched = (torch.stack(x) for x in zip(*per_frame))
-        targets = encode_boxes(matched, self.anchors[None].expand_as(matched))
-        positive = (labels > 0)[..., None]
-        return AnchorTargets(labels, torch.where(positive, targets, torch.zeros_like(targets)), matched)
+        frame, anchor = torch.nonzero(labels > 0, as_tuple=True)  # encode the positives only
+        targets = torch.zeros_like(matched)
+        targets[frame, anchor] = encode_boxes(matched[frame, anchor], self.anchors[anchor])
+        return AnchorTargets(labels, targets, matched)
 
     def _assign_frame(self, gt: Tensor) -> tuple[Tensor, Tensor]:
         n = self.anchors.shape[0]
