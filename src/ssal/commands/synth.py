@@ -55,6 +55,16 @@ def register(subparsers) -> None:
     compare.add_argument("--max-frames", type=int, metavar="N", help="read at most N frames of each dataset")
     compare.set_defaults(run=run_compare)
 
+    show = actions.add_parser("show", prog="ssal synth show",
+                              help="draw frames of a synthetic dataset from above: a drive, or one frame per tag")
+    show.add_argument("--root", required=True, metavar="DIR", help="synthetic dataset (KITTI layout, with tags)")
+    which = show.add_mutually_exclusive_group(required=True)
+    which.add_argument("--drive", metavar="NAME", help="every frame of this drive (e.g. train-0003)")
+    which.add_argument("--tags", metavar="TAG,TAG", help="for each tag, the frame with most objects carrying it")
+    show.add_argument("--max-frames", type=int, default=6, metavar="N", help="at most N panels (default 6)")
+    show.add_argument("--png", required=True, metavar="FILE", help="the picture to write")
+    show.set_defaults(run=run_show)
+
 
 def run_generate(args: argparse.Namespace) -> int:
     if args.format == "waymo":
@@ -115,4 +125,25 @@ def run_compare(args: argparse.Namespace) -> int:
     print(compare_text(synthetic, real), end="")
     if args.png:
         print(f"wrote {bev_figure(synthetic, real, args.png)}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ssal.data.synthetic.pictures import draw_frames, frames_for_tags
+    from ssal.data.synthetic.tags import TAGS_FILE
+    from ssal.eval.tags import read_tags
+
+    tags = read_tags(Path(args.root) / TAGS_FILE)
+    if args.drive:
+        ids = [f for f, entry in sorted(tags.items()) if entry.get("drive") == args.drive][: args.max_frames]
+        if not ids:
+            raise SsalError(f"no frame of drive {args.drive!r} in {TAGS_FILE}", "--drive")
+        panels = [(f, f"{args.drive} frame {tags[f]['index_in_drive']} ({f}, {tags[f]['style']})", None)
+                  for f in ids]
+    else:
+        wanted = [t.strip() for t in args.tags.split(",") if t.strip()][: args.max_frames]
+        panels = [(f, f"{tag}: {f} ({tags[f]['drive']})", tag) for tag, f in frames_for_tags(tags, wanted)]
+    print(f"wrote {draw_frames(args.root, panels, args.png, tags)}")
     return 0

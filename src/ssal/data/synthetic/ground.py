@@ -33,6 +33,7 @@ class Ground:
     waves: np.ndarray | None = None  # (K, 4) plane waves: amplitude, wavenumber x, wavenumber y, phase
     terrain_waves: np.ndarray | None = None  # (K, 4) shorter, higher waves beyond the sidewalks (lawns, verges)
     banks: tuple[float, float] = (0.0, 0.0)  # slope (rise per metre) of the terrain beyond the right/left sidewalk
+    grass: float = 0.0  # metres (one standard deviation) by which vegetation beyond the sidewalk shortens ranges
     asphalt: float = 0.22
     sidewalk: float = 0.32
     terrain: float = 0.40
@@ -84,6 +85,15 @@ class Ground:
             dashed |= np.abs(across - k * road.lane_width) < _MARKING_HALF_WIDTH
         dashed &= np.mod(s, _DASH + _GAP) < _DASH
         return np.where(lines | dashed, self.marking, out)
+
+    def vegetation(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Range scatter (metres) of ground returns at ``x, y``: ``grass`` on the terrain beyond the sidewalk, 0 on
+        the road and the sidewalk (float32 in, float32 out)."""
+        if not self.grass:
+            return np.zeros(len(x), dtype=np.asarray(x).dtype)
+        _, l = self.road.to_road(x, y)
+        beyond = np.abs(l) > self.road.half_width + self.road.sidewalk_width + 0.3
+        return np.where(beyond, self.grass, 0.0).astype(np.asarray(x).dtype)
 
     def bounds(self, reach: float) -> tuple[float, float]:
         """Lowest and highest ground within ``reach`` metres of the ego vehicle (conservative)."""

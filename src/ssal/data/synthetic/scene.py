@@ -266,6 +266,7 @@ def _sample_ground(road: Road, style: Style, rng: np.random.Generator) -> Ground
         vertical_curve=float(rng.normal(0.0, 8e-5)), waves=np.asarray(waves),
         asphalt=float(rng.uniform(0.24, 0.36)), sidewalk=float(rng.uniform(0.28, 0.42)),
         terrain=float(rng.uniform(0.3, 0.5)), marking=float(rng.uniform(0.55, 0.75)),
+        grass=float(rng.uniform(0.05, 0.4)) if style.name != "city" else 0.05,
         banks=tuple(float(rng.uniform(-0.15, 0.15)) if rng.random() < 0.3 else 0.0 for _ in range(2)),
     )
 
@@ -582,7 +583,7 @@ def _seated_people(layout: _Layout, style: Style, rng: np.random.Generator) -> N
 SITUATIONS = {"construction_zone": 0.03, "children_group": 0.03, "cyclist_among_parked": 0.03,
               "car_behind_truck": 0.03, "rain": 0.025, "night": 0.03}
 PARKING_LOT = {"residential": 0.2, "city": 0.2, "campus": 0.4}
-VERGE_BUSHES = {"residential": 8.0, "highway": 10.0, "campus": 10.0, "city": 2.0}  # per 100 m per side
+VERGE_BUSHES = {"residential": 14.0, "highway": 16.0, "campus": 16.0, "city": 4.0}  # per 100 m per side
 PULLING_OUT = 0.04  # share of parked cars leaving their space
 CHILDREN = 0.03  # share of pedestrians who are children (groups of children apart)
 
