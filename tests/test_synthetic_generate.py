@@ -3,7 +3,6 @@ KITTI reader, with KITTI's mix of classes, difficulties and point densities."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -171,11 +170,18 @@ def test_command_line(tmp_path, capsys):
 
 
 def test_ground_under_labelled_objects_matches_the_plane_file(small_dataset):
+    """Objects near the road stand on the plane file's road plane (kerbs, crossfall and hills stay within 0.35 m);
+    only the terrain beyond the sidewalks (embankments up to 1.2 m, a car park on a slope) may leave it."""
     dataset = KittiDataset(small_dataset)
-    info = dataset.read_info("000001")
-    plane = info.ground_plane_lidar()
-    near = info.annos.gt_boxes_lidar[np.hypot(*info.annos.gt_boxes_lidar[:, :2].T) < 25]
-    for box in near:
-        bottom = box[2] - box[5] / 2
-        on_plane = -(plane[0] * box[0] + plane[1] * box[1] + plane[3]) / plane[2]
-        assert math.isclose(bottom, on_plane, abs_tol=0.35)  # kerbs, crossfall and hills stay within this
+    gaps = []
+    for frame_id in dataset.split_ids("trainval"):
+        info = dataset.read_info(frame_id)
+        plane = info.ground_plane_lidar()
+        near = info.annos.gt_boxes_lidar[np.hypot(*info.annos.gt_boxes_lidar[:, :2].T) < 25]
+        for box in near:
+            bottom = box[2] - box[5] / 2
+            on_plane = -(plane[0] * box[0] + plane[1] * box[1] + plane[3]) / plane[2]
+            gaps.append(abs(bottom - on_plane))
+    gaps = np.asarray(gaps)
+    assert len(gaps) > 20
+    assert np.median(gaps) < 0.1 and (gaps < 0.35).mean() > 0.85 and gaps.max() < 1.4
