@@ -200,3 +200,56 @@ def test_a_scan_has_kitti_density_and_knows_where_points_came_from():
         centre = box[:3] - origin  # the ego's tilt is small: the points lie near the box
         assert np.linalg.norm(scan.points[scan.owner == actor, :3].mean(axis=0) - centre) < max(box[3:6])
     assert GROUND == -1 and NOTHING == -2
+
+
+def _side_view(parts, length: float, yaw: float = 0.0, distance: float = 8.0):
+    """Ray-cast an actor standing ``distance`` m to the left of a sensor (seen side-on), returns the hit points in
+    the actor's frame (x forward) and the reflectance of the solid each came from."""
+    lidar = Lidar(LidarModel(body=()))
+    flat = Ground(road=Road(sidewalk_width=0.0), crossfall=0.0, kerb_height=0.0)
+    solids = Solids.from_parts(np.array(parts), np.tile([0.0, distance, 0.0, yaw], (len(parts), 1)),
+                               np.zeros(len(parts)))
+    origin = np.array([0.0, 0.0, 1.73])
+    hits = cast(origin, np.eye(3), lidar.directions, lidar.elevations, lidar.model.columns, flat, solids, 80.0)
+    on = hits.surface >= 0
+    world = hits.distance[on, None] * lidar.directions[on] + origin - [0.0, distance, 0.0]
+    c, s = math.cos(-yaw), math.sin(-yaw)
+    local = np.stack((c * world[:, 0] - s * world[:, 1], s * world[:, 0] + c * world[:, 1], world[:, 2]), axis=1)
+    return local, solids.reflectance[hits.surface[on]]
+
+
+@pytest.mark.parametrize("body", actors.BODIES)
+def test_a_cars_front_and_back_differ_to_a_lidar(body):
+    """Seen from the side, the back of every body stands higher than its bonnet (boot lid, tailgate, bed walls),
+    and only the back carries retro-reflectors (tail lamps, plate)."""
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        dims, parts = actors.car(rng, body=body)
+        length = dims[0]
+        points, reflectance = _side_view(parts, length)
+        front, back = points[points[:, 0] > length / 4], points[points[:, 0] < -length / 4]
+        assert len(front) > 20 and len(back) > 20
+        assert back[:, 2].max() > front[:, 2].max() + 0.05
+        retro_seen = 0
+        for yaw in (0.0, math.pi / 2, -math.pi / 2, math.pi):  # side-on, back to the sensor, facing it, side-on
+            seen, shine = _side_view(parts, length, yaw=yaw)
+            retro = seen[shine >= 0.9]
+            assert np.all(retro[:, 0] < 0)  # every retro-reflective return comes from the back half
+            retro_seen += len(retro)
+        assert retro_seen > 0
+
+
+def test_a_pedestrians_feet_point_forward_and_a_backpack_sits_behind():
+    rng = np.random.default_rng(2)
+    low_x, pack_x = [], []
+    for _ in range(8):
+        dims, parts = actors.pedestrian(rng, bag="backpack")
+        points, _ = _side_view(parts, dims[0], distance=5.0)
+        low_x.append(points[points[:, 2] < 0.09, 0].mean())
+        chest = points[(points[:, 2] > 0.55 * dims[2]) & (points[:, 2] < 0.8 * dims[2])]
+        pack_x.append(chest[:, 0].min())
+    assert np.mean(low_x) > 0.02  # toes ahead of the ankles
+    child = actors.child_size(rng)
+    assert child[2] < 1.5 and child[0] >= 0.35
+    torso_depth = 0.12
+    assert np.mean(pack_x) < -torso_depth  # something sticks out behind the back

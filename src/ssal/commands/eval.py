@@ -17,6 +17,8 @@ def register(subparsers) -> None:
     kitti.add_argument("--pred", required=True, metavar="RESULT_DIR", help="folder of <frame id>.txt result files")
     kitti.add_argument("--ids", metavar="FILE", help="frame ids to evaluate, one per line (default: every label file)")
     kitti.add_argument("--classes", default="Car,Pedestrian,Cyclist", help="comma-separated (default: %(default)s)")
+    kitti.add_argument("--tags", metavar="FILE",
+                       help="a tags file (the synthetic world's synth_tags.json): also break AP down by tag")
     kitti.add_argument("--json", metavar="FILE", help="also write the result as JSON")
     kitti.set_defaults(run=run_kitti)
 
@@ -33,13 +35,22 @@ def run_kitti(args: argparse.Namespace) -> int:
     result = evaluate_kitti(frames.gt, frames.pred, classes=classes)
     print(format_kitti_table(result))
     print(_frames_note(frames))
+    by_tag = None
+    if args.tags:
+        from ssal.eval.tags import evaluate_kitti_by_tag, format_tag_table, read_tags
+
+        by_tag = evaluate_kitti_by_tag(frames.ids, frames.gt, frames.pred, read_tags(args.tags), classes=classes)
+        print(format_tag_table(by_tag, classes), end="")
     if args.json:
-        atomic_write_json(args.json, {
+        document = {
             "result": result,
             "frames": len(frames.ids),
             "frames_without_prediction": frames.without_prediction,
             "unused_prediction_files": frames.unused_predictions,
-        })
+        }
+        if by_tag is not None:
+            document["by_tag"] = by_tag
+        atomic_write_json(args.json, document)
         print(f"wrote {args.json}")
     return 0
 

@@ -2,8 +2,9 @@
 
 Height (world z, metres) = a crowned road (falling by ``crossfall`` from the centre line to the kerb), a kerb
 step of ``kerb_height`` up to the sidewalk and terrain, a vertical curve along the road (crest or sag,
-``vertical_curve`` * s^2), a few centimetres of smooth roughness (a sum of plane waves), and bumpier terrain
-beyond the sidewalks, all shifted so that the ground under the ego vehicle is at z = 0.
+``vertical_curve`` * s^2), a few centimetres of smooth roughness (a sum of plane waves), bumpier terrain
+beyond the sidewalks and embankments (terrain sloping up or down from the sidewalk), all shifted so that the
+ground under the ego vehicle is at z = 0.
 
 Surface reflectance: asphalt, painted lane markings (dashed between lanes, solid at the edges), sidewalk,
 terrain (grass, gravel).
@@ -20,6 +21,7 @@ from ssal.data.synthetic.road import Road, as_floats
 _KERB_RAMP = 0.1  # metres over which the kerb rises (a smooth step keeps the ray intersection stable)
 _MARKING_HALF_WIDTH = 0.07
 _DASH, _GAP = 3.0, 6.0
+BANK_RISE = 1.2  # metres: the most an embankment rises above (or a cutting falls below) the sidewalk
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class Ground:
     vertical_curve: float = 0.0  # 1/m: height += vertical_curve * s^2
     waves: np.ndarray | None = None  # (K, 4) plane waves: amplitude, wavenumber x, wavenumber y, phase
     terrain_waves: np.ndarray | None = None  # (K, 4) shorter, higher waves beyond the sidewalks (lawns, verges)
+    banks: tuple[float, float] = (0.0, 0.0)  # slope (rise per metre) of the terrain beyond the right/left sidewalk
+    grass: float = 0.0  # metres (one standard deviation) by which vegetation beyond the sidewalk shortens ranges
     asphalt: float = 0.22
     sidewalk: float = 0.32
     terrain: float = 0.40
@@ -56,6 +60,10 @@ class Ground:
             for amplitude, kx, ky, phase in np.asarray(self.terrain_waves).tolist():
                 bumps = bumps + amplitude * (1.0 + np.sin(kx * x + ky * y + phase))
             height = height + off_road * bumps
+        if any(self.banks):  # embankments and cuttings: the terrain rises or falls away, up to BANK_RISE
+            beyond = np.maximum(across - (half + self.road.sidewalk_width + 0.3), 0.0)
+            bank = np.where(l < 0, self.banks[0], self.banks[1])
+            height = height + np.clip(bank * beyond, -BANK_RISE, BANK_RISE)
         return height
 
     def height(self, x, y) -> np.ndarray:
@@ -78,13 +86,23 @@ class Ground:
         dashed &= np.mod(s, _DASH + _GAP) < _DASH
         return np.where(lines | dashed, self.marking, out)
 
+    def vegetation(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Range scatter (metres) of ground returns at ``x, y``: ``grass`` on the terrain beyond the sidewalk, 0 on
+        the road and the sidewalk (float32 in, float32 out)."""
+        if not self.grass:
+            return np.zeros(len(x), dtype=np.asarray(x).dtype)
+        _, l = self.road.to_road(x, y)
+        beyond = np.abs(l) > self.road.half_width + self.road.sidewalk_width + 0.3
+        return np.where(beyond, self.grass, 0.0).astype(np.asarray(x).dtype)
+
     def bounds(self, reach: float) -> tuple[float, float]:
         """Lowest and highest ground within ``reach`` metres of the ego vehicle (conservative)."""
         waves = float(np.abs(self.waves[:, 0]).sum()) if self.waves is not None else 0.0
         bumps = 2.0 * float(np.abs(self.terrain_waves[:, 0]).sum()) if self.terrain_waves is not None else 0.0
         curve = abs(self.vertical_curve) * (reach + abs(self.road.ego_l)) ** 2
-        low = -self.crossfall * self.road.half_width - curve - waves - self._base
-        high = self.kerb_height + curve + waves + bumps - self._base
+        bank = BANK_RISE if any(self.banks) else 0.0
+        low = -self.crossfall * self.road.half_width - curve - waves - bank - self._base
+        high = self.kerb_height + curve + waves + bumps + bank - self._base
         return low - 0.01, high + 0.01
 
     def intersect(self, origin: np.ndarray, directions: np.ndarray, max_range: float) -> np.ndarray:

@@ -6,7 +6,8 @@
     OUT/training/planes/NNNNNN.txt     road plane
     OUT/training/image_2/NNNNNN.png    grey depth rendering, image size
     OUT/ImageSets/{train,val,trainval,test}.txt
-    OUT/synth.json                     how the data was made (seed, preset, frame counts)
+    OUT/synth.json                     how the data was made (seed, preset, frame and drive counts, label noise)
+    OUT/synth_tags.json                drive, street, weather and rare-situation tags per frame and object
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ssal.data.synthetic import output_folder
 
 FOLDERS = ("velodyne", "label_2", "calib", "planes", "image_2")
 # What --overwrite removes: the layout above and anything derived from an earlier dataset in the folder.
-_REPLACED = ("training", "testing", "ImageSets", "ssal_infos", "gt_database", "synth.json")
+_REPLACED = ("training", "testing", "ImageSets", "ssal_infos", "gt_database", "synth.json", "synth_tags.json")
 _REPLACED_GLOBS = ("kitti_infos_*.pkl", "kitti_dbinfos_*.pkl")
 
 

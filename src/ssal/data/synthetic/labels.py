@@ -15,6 +15,8 @@ Only objects seen in the camera image are labelled. For each actor:
   annotators used 3 mostly for objects cut by the image border).
 - far or tiny objects (beyond a per-frame labelling distance of 50-80 m, or under 10-18 px tall) become
   ``DontCare`` regions, as KITTI marks regions with objects it did not label.
+- with label noise (``ssal.data.synthetic.label_noise``), the written 3-D boxes are jittered as an annotator's
+  would be and some far, heavily occluded objects get no label; 2-D boxes, truncation and occlusion stay exact.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 
 from ssal.data.kitti_calib import Calibration
 from ssal.data.kitti_label import KittiLabels
+from ssal.data.synthetic.label_noise import LabelNoise
 from ssal.data.synthetic.scene import Scene
 from ssal.data.synthetic.sensor import Scan
 from ssal.data.synthetic.solids import transform
@@ -91,11 +94,14 @@ def image_boxes(scene: Scene, origin: np.ndarray, rotation: np.ndarray, calib: C
 
 
 def kitti_labels(scene: Scene, scan: Scan, origin: np.ndarray, rotation: np.ndarray, calib: Calibration,
-                 image_shape: tuple[int, int], rng: np.random.Generator) -> FrameLabels:
-    """The label rows of a frame. ``rng`` draws the frame's labelling distance and minimum 2-D height."""
+                 image_shape: tuple[int, int], rng: np.random.Generator, noise: LabelNoise | None = None,
+                 noise_rng: np.random.Generator | None = None) -> FrameLabels:
+    """The label rows of a frame. ``rng`` draws the frame's labelling distance and minimum 2-D height; with
+    ``noise``, ``noise_rng`` draws the annotator's errors (jittered boxes, missed far and hidden objects)."""
     height, width = image_shape
     far, min_height = rng.uniform(50.0, 80.0), rng.uniform(10.0, 18.0)
-    boxes = sensor_boxes(scene, origin, rotation)
+    exact = sensor_boxes(scene, origin, rotation)
+    boxes = exact
     box2d, in_front = image_boxes(scene, origin, rotation, calib)
     clipped = np.stack((np.clip(box2d[:, 0], 0, width - 1), np.clip(box2d[:, 1], 0, height - 1),
                         np.clip(box2d[:, 2], 0, width - 1), np.clip(box2d[:, 3], 0, height - 1)), axis=1)
@@ -109,6 +115,9 @@ def kitti_labels(scene: Scene, scan: Scan, origin: np.ndarray, rotation: np.ndar
     labelled = (seen & (distance <= far) & (clipped[:, 3] - clipped[:, 1] >= min_height)
                 & (blocked < OCCLUSION_LEVELS[-1]))
     dontcare = seen & ~labelled & (blocked < HIDDEN)
+    if noise is not None:  # every actor draws, labelled or not, so that the draws do not depend on the scene
+        labelled &= ~noise.missing(distance, blocked, noise_rng)
+        boxes = noise.jitter(exact, noise_rng)
 
     occlusion = np.searchsorted(np.asarray(OCCLUSION_LEVELS), blocked, side="right")
     occlusion = np.where((scan.potential < MIN_RAYS) | (truncation >= UNKNOWN_TRUNCATION), 3, occlusion)

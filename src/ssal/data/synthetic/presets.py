@@ -1,8 +1,9 @@
 """Named configurations of the synthetic world: which LiDAR, which camera, which mix of streets.
 
-- ``kitti``: KITTI's sensor (64 beams, 2080 columns: about 120k points per scan, about 20k in the camera view).
-- ``small``: the same world seen by a 32-beam, 1040-column LiDAR (about a quarter of the points), for tests
-  and quick demos.
+- ``kitti``: KITTI's sensor (64 beams, 2080 columns: about 115k points per scan, about 20k in the camera view);
+  10 dataset frames per drive.
+- ``small``: the same world seen by a 32-beam, 1040-column LiDAR (about a quarter of the points), 5 frames per
+  drive, for tests and quick demos.
 - ``waymo``: a Waymo-like top LiDAR (64 beams from +2.4 deg to -17.6 deg, denser near the horizon, 2650
   columns, 2 m above the ground, 75 m range) over streets with more people (``ssal synth --format waymo``).
 - ``waymo-small``: the same with 32 beams and 1325 columns (a quarter of the points), for tests.
@@ -27,6 +28,8 @@ class Preset:
     image_shape: tuple[int, int] = IMAGE_SHAPE
     style_weights: dict[str, float] = field(default_factory=lambda: dict(STYLE_WEIGHTS))
     layout: str = "kitti"  # the dataset layout the preset is made for (``ssal synth --format``)
+    frames_per_drive: int = 10  # kitti layout: dataset frames taken from one drive
+    situations: dict[str, float] | None = None  # rare situations and their share of drives (None: SITUATIONS)
 
 
 def waymo_top_elevations(beams: int = 64) -> np.ndarray:
@@ -49,7 +52,8 @@ WAYMO_STYLE_WEIGHTS = {"residential": 0.3, "city": 0.4, "highway": 0.1, "campus"
 
 PRESETS = {
     "kitti": Preset("kitti", LidarModel()),
-    "small": Preset("small", LidarModel(elevations_deg=tuple(hdl64e_elevations(32)), columns=1040)),
+    "small": Preset("small", LidarModel(elevations_deg=tuple(hdl64e_elevations(32)), columns=1040),
+                    frames_per_drive=5),
     "waymo": Preset("waymo", _waymo_lidar(64, 2650), style_weights=WAYMO_STYLE_WEIGHTS, layout="waymo"),
     "waymo-small": Preset("waymo-small", _waymo_lidar(32, 1325), style_weights=WAYMO_STYLE_WEIGHTS, layout="waymo"),
 }

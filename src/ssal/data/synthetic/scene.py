@@ -19,7 +19,8 @@ import numpy as np
 from ssal.data.synthetic import actors as A
 from ssal.data.synthetic.ground import Ground
 from ssal.data.synthetic.road import Road
-from ssal.data.synthetic.solids import PART_COLUMNS, Solids, rotation_matrices
+from ssal.data.synthetic.solids import CYLINDER, PART_COLUMNS, Solids, rotation_matrices
+from ssal.data.synthetic.solids import part as solid_part
 
 FRONT, BACK = 90.0, 55.0  # metres of road built ahead of and behind the ego vehicle
 
@@ -68,6 +69,7 @@ class Actors:
     box: np.ndarray = field(default_factory=lambda: np.zeros((0, 7)))  # x, y, z (centre), l, w, h, yaw
     velocity: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # m/s, world x and y
     track_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    tags: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="<U64"))  # comma-separated, "" for none
 
     def __len__(self) -> int:
         return len(self.name)
@@ -86,8 +88,12 @@ class Scene:
 class _Layout:
     """Collects solids and actors while keeping footprints from overlapping."""
 
-    def __init__(self, road: Road, ground: Ground):
+    def __init__(self, road: Road, ground: Ground, front: float = FRONT, situations: tuple[str, ...] = ()):
         self.road, self.ground = road, ground
+        self.front = front  # metres of road built ahead (more for a drive, whose ego vehicle moves on)
+        self.situations = situations
+        self.night = "night" in situations
+        self.tags: list[str] = []
         self.parts: list[np.ndarray] = []
         self.poses: list[tuple] = []
         self.owner: list[int] = []
@@ -100,7 +106,7 @@ class _Layout:
         return not self.occupied.overlaps(x, y, length / 2 + margin, width / 2 + margin, yaw)
 
     def add(self, dims, parts, x: float, y: float, yaw: float, name: str | None = None, speed: float = 0.0,
-            margin: float = 0.15, check: bool = True) -> bool:
+            margin: float = 0.15, check: bool = True, tags: str = "") -> bool:
         """Place a thing whose footprint centre is at world ``x, y`` (on the ground there); ``name`` (a KITTI
         class) makes it an actor."""
         length, width, height = dims
@@ -113,6 +119,7 @@ class _Layout:
             self.names.append(name)
             self.boxes.append((x, y, height / 2, length, width, height, yaw))  # z: lifted onto the ground later
             self.velocities.append((speed * math.cos(yaw), speed * math.sin(yaw)))
+            self.tags.append(tags)
         rows = np.asarray(parts, dtype=np.float64).reshape(-1, PART_COLUMNS)
         self.parts.append(rows)
         self.poses.extend([(x, y, 0.0, yaw)] * len(rows))
@@ -136,6 +143,7 @@ class _Layout:
             name=np.asarray(self.names, dtype="<U16"), box=boxes,
             velocity=np.asarray(self.velocities, dtype=np.float64).reshape(-1, 2),
             track_id=rng.permutation(count).astype(np.int64) if count else np.zeros(0, dtype=np.int64),
+            tags=np.asarray(self.tags, dtype="<U64"),
         )
         return Scene(style, self.road, self.ground, solids, actors, ego_pose)
 
@@ -187,8 +195,10 @@ def _rectangles_overlap(a: tuple, b: tuple) -> bool:
     return True
 
 
-def sample_scene(rng: np.random.Generator, style_weights: dict[str, float] | None = None) -> Scene:
-    """Draw one scene."""
+def sample_scene(rng: np.random.Generator, style_weights: dict[str, float] | None = None, front: float = FRONT,
+                 situations: tuple[str, ...] = ()) -> Scene:
+    """Draw one scene with ``front`` metres of road ahead of the ego vehicle and the rare ``situations`` (names
+    of ``SITUATIONS``) staged in it."""
     weights = style_weights or STYLE_WEIGHTS
     names = sorted(weights)
     p = np.array([weights[n] for n in names], dtype=np.float64)
@@ -196,13 +206,16 @@ def sample_scene(rng: np.random.Generator, style_weights: dict[str, float] | Non
 
     road = _sample_road(style, rng)
     ground = _sample_ground(road, style, rng)
-    layout = _Layout(road, ground)
+    layout = _Layout(road, ground, front, tuple(situations))
     layout.occupied.add(-0.4, 0.0, 2.6, 1.1, 0.0)  # the ego vehicle itself
     density = {name: math.exp(rng.normal(0.0, 0.7)) for name in ("vehicles", "pedestrians", "cyclists")}
     if rng.random() < 0.02:  # now and then an empty road
         density = {name: 0.05 for name in density}
     cross_s = float(rng.uniform(12.0, 45.0)) if rng.random() < style.cross_street else None
 
+    _stage_situations(layout, style, cross_s, rng)  # first: they need their room
+    if rng.random() < PARKING_LOT.get(style.name, 0.0):
+        _parking_lot(layout, density["vehicles"], cross_s, rng)
     _buildings(layout, style, cross_s, rng)
     _backdrop(layout, style, rng)
     _street_furniture(layout, style, rng)
@@ -210,6 +223,7 @@ def sample_scene(rng: np.random.Generator, style_weights: dict[str, float] | Non
     _traffic(layout, style, density["vehicles"], cross_s, rng)
     _cyclists(layout, style, density["cyclists"], rng)
     _pedestrians(layout, style, density["pedestrians"], cross_s, rng)
+    _seated_people(layout, style, rng)
 
     pitch, roll = rng.normal(0.0, 0.008), rng.normal(0.0, 0.005)
     ego_pose = np.eye(4)
@@ -252,6 +266,8 @@ def _sample_ground(road: Road, style: Style, rng: np.random.Generator) -> Ground
         vertical_curve=float(rng.normal(0.0, 8e-5)), waves=np.asarray(waves),
         asphalt=float(rng.uniform(0.24, 0.36)), sidewalk=float(rng.uniform(0.28, 0.42)),
         terrain=float(rng.uniform(0.3, 0.5)), marking=float(rng.uniform(0.55, 0.75)),
+        grass=float(rng.uniform(0.05, 0.4)) if style.name != "city" else 0.05,
+        banks=tuple(float(rng.uniform(-0.15, 0.15)) if rng.random() < 0.3 else 0.0 for _ in range(2)),
     )
 
 
@@ -265,7 +281,7 @@ def _buildings(layout: _Layout, style: Style, cross_s: float | None, rng: np.ran
     for side in (-1, 1):
         setback = float(rng.uniform(*style.setback))
         s = -BACK + float(rng.uniform(-10, 0))
-        while s < FRONT:
+        while s < layout.front:
             length = float(rng.uniform(8.0, 30.0) if style.name != "residential" else rng.uniform(8.0, 16.0))
             gap = float(rng.uniform(*style.building_gap))
             centre = s + length / 2
@@ -278,7 +294,8 @@ def _buildings(layout: _Layout, style: Style, cross_s: float | None, rng: np.ran
                 depth = float(rng.uniform(8.0, 18.0))
                 height = float(rng.uniform(*style.building_height))
                 offset = _outer_edge(road) + setback + depth / 2 + float(rng.uniform(0, 2.0))
-                dims, parts = A.building(length, depth, height, float(rng.uniform(0.25, 0.55)), facing=-side)
+                dims, parts = A.building(length, depth, height, float(rng.uniform(0.25, 0.55)), facing=-side,
+                                         rng=rng)
                 layout.add_on_road(dims, parts, centre, side * offset, check=True, margin=0.0)
                 if setback > 1.5 and rng.random() < style.yards:
                     _front_yard(layout, side, centre, length, setback, rng)
@@ -290,7 +307,7 @@ def _backdrop(layout: _Layout, style: Style, rng: np.random.Generator) -> None:
     beams meet in most directions)."""
     road = layout.road
     width = _outer_edge(road) + 15.0
-    for start, end, chance in ((55.0, FRONT, 0.9), (-BACK, -40.0, 0.6)):
+    for start, end, chance in ((layout.front - 35.0, layout.front, 0.9), (-BACK, -40.0, 0.6)):
         if rng.random() >= chance:
             continue
         s = float(rng.uniform(start, end))
@@ -331,8 +348,8 @@ def _front_yard(layout: _Layout, side: int, centre: float, length: float, setbac
             layout.add_on_road(dims, parts, centre + rng.uniform(-length / 2, length / 2),
                                side * (edge + rng.uniform(0.8, setback - 0.5)), margin=0.1)
     if rng.random() < 0.25:  # a car parked in the drive
-        dims = A.sample_size("Car", rng)
-        layout.add_on_road(dims, A.car(rng, dims)[1], centre + rng.uniform(-length / 3, length / 3),
+        dims, parts = _build("Car", rng, layout)
+        layout.add_on_road(dims, parts, centre + rng.uniform(-length / 3, length / 3),
                            side * (edge + setback / 2 + 0.3), turn=side * math.pi / 2 + rng.normal(0, 0.1),
                            name="Car", margin=0.3)
 
@@ -342,16 +359,16 @@ def _street_furniture(layout: _Layout, style: Style, rng: np.random.Generator) -
     kerb = road.half_width
     for side in (-1, 1):
         if style.name == "highway":  # a guard rail, in 10 m pieces: long thin solids cull poorly
-            for s in np.arange(-BACK, FRONT, 10.0):
+            for s in np.arange(-BACK, layout.front, 10.0):
                 dims, parts = A.wall(10.0, 0.75, 0.3, reflectance=0.45)
                 layout.add_on_road(dims, parts, float(s) + 5.0, side * (kerb + 0.6), check=False)
             continue
         lamp_spacing = float(rng.uniform(22.0, 40.0))
-        for s in np.arange(-BACK + rng.uniform(0, lamp_spacing), FRONT, lamp_spacing):
+        for s in np.arange(-BACK + rng.uniform(0, lamp_spacing), layout.front, lamp_spacing):
             dims, parts = A.pole(rng, lamp=True)
             layout.add_on_road(dims, [_turn_lamp(p, side) for p in parts], float(s), side * (kerb + 0.4), margin=0.0)
-        count = rng.poisson(style.trees * (FRONT + BACK) / 100)
-        for s in np.sort(rng.uniform(-BACK, FRONT, count)):
+        count = rng.poisson(style.trees * (layout.front + BACK) / 100)
+        for s in np.sort(rng.uniform(-BACK, layout.front, count)):
             dims, parts = A.tree(rng)
             layout.add_on_road(dims, parts, float(s), side * (kerb + rng.uniform(0.6, max(0.8, road.sidewalk_width
                                                                                             - 0.5))),
@@ -360,9 +377,14 @@ def _street_furniture(layout: _Layout, style: Style, rng: np.random.Generator) -
             kind = rng.random()
             dims, parts = (A.pole(rng, lamp=False) if kind < 0.35 else A.bicycle(rng) if kind < 0.6
                            else A.bin_or_box(rng))
-            layout.add_on_road(dims, parts, float(rng.uniform(-BACK, FRONT)),
+            layout.add_on_road(dims, parts, float(rng.uniform(-BACK, layout.front)),
                                side * (kerb + rng.uniform(0.3, max(0.5, road.sidewalk_width - 0.3))),
                                turn=float(rng.choice((0.0, math.pi / 2))), margin=0.1)
+        for _ in range(rng.poisson(VERGE_BUSHES.get(style.name, 0.0) * (layout.front + BACK) / 100)):
+            # shrubs and tall grass on the verge beyond the sidewalk: scattered, patchy returns
+            dims, parts = A.bush(rng)
+            layout.add_on_road(dims, parts, float(rng.uniform(-BACK, layout.front)),
+                               side * (_outer_edge(road) + rng.uniform(0.5, 4.0)), margin=0.0)
 
 
 def _turn_lamp(row: tuple, side: int) -> tuple:
@@ -382,7 +404,12 @@ def _vehicle(rng: np.random.Generator, heavy: float, allow_tram: bool = False) -
     return kinds[rng.choice(4, p=p)]
 
 
-def _build(name: str, rng: np.random.Generator):
+def _build(name: str, rng: np.random.Generator, layout: _Layout | None = None):
+    """A labelled thing of class ``name``: its box and solids. At night (``layout.night``) cars are dark."""
+    if name == "Car":
+        body = A.car_body(rng)
+        colour = float(rng.uniform(0.03, 0.08)) if layout is not None and layout.night else None
+        return A.car(rng, A.car_size(rng, body), body=body, colour=colour)
     dims = A.sample_size(name, rng)
     return dims, A.TEMPLATES[name](rng, dims)[1]
 
@@ -394,61 +421,107 @@ def _parked_rows(layout: _Layout, style: Style, density: float, cross_s, rng: np
             continue
         fill = float(np.clip(rng.uniform(*style.park_fill) * min(density, 1.3), 0.05, 1.0))
         start = float(rng.uniform(-BACK, 20.0))
-        end = start + float(rng.uniform(25.0, FRONT + BACK))
+        end = start + float(rng.uniform(25.0, layout.front + BACK))
         lateral = side * (road.lanes * road.lane_width + road.parking_width / 2)
         s = start
-        while s < min(end, FRONT):
+        while s < min(end, layout.front):
             name = _vehicle(rng, 0.12)
-            dims, parts = _build(name, rng)
+            dims, parts = _build(name, rng, layout)
             gap = float(rng.uniform(0.6, 2.5))
             centre = s + dims[0] / 2
             near_cross = cross_s is not None and abs(centre - cross_s) < 8.0
             if rng.random() < fill and not near_cross:
-                turn = (0.0 if side < 0 else math.pi) if rng.random() < 0.85 else (math.pi if side < 0 else 0.0)
-                layout.add_on_road(dims, parts, centre, lateral + rng.normal(0, 0.15), turn=turn + rng.normal(0, 0.04),
-                                   name=name, margin=0.1)
+                with_traffic = 0.0 if side < 0 else math.pi
+                turn = with_traffic if rng.random() < 0.8 else with_traffic + math.pi
+                shift, speed = 0.0, 0.0
+                if name == "Car" and rng.random() < PULLING_OUT:  # nose out into the lane, about to leave
+                    angle = float(rng.uniform(0.25, 0.6))
+                    turn = with_traffic - side * angle
+                    shift, speed = -side * float(rng.uniform(0.5, 1.5)), float(rng.uniform(0.0, 1.5))
+                layout.add_on_road(dims, parts, centre, lateral + shift + rng.normal(0, 0.15),
+                                   turn=turn + rng.normal(0, 0.04), name=name, margin=0.1, speed=speed)
             s += dims[0] + gap
+
+
+def _parking_lot(layout: _Layout, density: float, cross_s, rng: np.random.Generator) -> None:
+    """A car park beside the road: one or two rows of bays, perpendicular or angled to the road, cars nose in or
+    nose out, so that a car's heading says nothing of where it stands."""
+    road = layout.road
+    side = float(rng.choice((-1.0, 1.0)))
+    start = float(rng.uniform(-25.0, 35.0))
+    length = float(rng.uniform(20.0, 50.0))
+    if cross_s is not None and start - 8.0 < cross_s < start + length + 8.0:
+        return
+    angle = float(rng.choice((math.pi / 2, math.radians(60), math.radians(45))))
+    bay = 2.5 / math.sin(angle)  # along the road
+    depth = 5.0 * math.sin(angle) + 1.0
+    edge = _outer_edge(road) + float(rng.uniform(0.5, 3.0))
+    fill = float(np.clip(rng.uniform(0.4, 0.95) * min(density, 1.3), 0.2, 1.0))
+    rows = 1 if rng.random() < 0.5 else 2
+    for row in range(rows):
+        lateral = side * (edge + depth / 2 + row * (depth + 6.0))  # a 6 m aisle between rows
+        tilt = angle if row == 0 else math.pi - angle  # the far row leans the other way
+        for s in np.arange(start, start + length, bay):
+            if rng.random() >= fill:
+                continue
+            name = _vehicle(rng, 0.08)
+            dims, parts = _build(name, rng, layout)
+            facing_in = rng.random() < 0.65
+            turn = -side * tilt if facing_in else math.pi - side * tilt
+            layout.add_on_road(dims, parts, float(s) + rng.normal(0, 0.1), lateral + rng.normal(0, 0.2),
+                               turn=turn + rng.normal(0, 0.05), name=name, margin=0.05)
+    # the lot's edge: low kerb stones or a hedge on the far side
+    dims, parts = A.wall(length, float(rng.uniform(0.2, 1.2)), 0.4, reflectance=0.4, dropout=0.2, scatter=0.05)
+    layout.add_on_road(dims, parts, start + length / 2, side * (edge + rows * depth + (rows - 1) * 6.0 + 1.0),
+                       margin=0.0)
 
 
 def _traffic(layout: _Layout, style: Style, density: float, cross_s, rng: np.random.Generator) -> None:
     road = layout.road
     for lane in [*range(road.lanes), *range(-road.lanes, 0)]:
-        count = rng.poisson(style.traffic * density * (FRONT + BACK) / 100)
+        count = rng.poisson(style.traffic * density * (layout.front + BACK) / 100)
         towards = lane >= 0  # right-hand lanes run towards +s
-        for s in rng.uniform(-BACK, FRONT, count):
+        for s in rng.uniform(-BACK, layout.front, count):
             name = _vehicle(rng, style.heavy, allow_tram=style.name == "city" and lane in (-1, 0))
-            dims, parts = _build(name, rng)
+            dims, parts = _build(name, rng, layout)
             turn = (0.0 if towards else math.pi) + rng.normal(0, 0.03)
             layout.add_on_road(dims, parts, float(s), road.lane_centre(lane) + rng.normal(0, 0.25), turn=turn,
                                name=name, speed=float(rng.uniform(3.0, 15.0)), margin=0.8)
-    if cross_s is not None:  # traffic on the side street, across our road
-        for _ in range(rng.poisson(2.0 * density)):
+    if cross_s is not None:  # an intersection: traffic on the side street crossing ours, some of it turning
+        for _ in range(rng.poisson(3.0 * density)):
             name = _vehicle(rng, style.heavy)
-            dims, parts = _build(name, rng)
+            dims, parts = _build(name, rng, layout)
             direction = rng.choice((-1, 1))
             l = float(rng.uniform(-1, 1) * (_outer_edge(road) + 25.0))
-            layout.add_on_road(dims, parts, cross_s + direction * 2.0 + rng.normal(0, 0.3), l,
-                               turn=direction * math.pi / 2 + rng.normal(0, 0.05), name=name,
+            turn = direction * math.pi / 2 + rng.normal(0, 0.05)
+            if abs(l) < road.half_width + 4.0 and rng.random() < 0.4:  # turning in or out of our road
+                turn += float(rng.choice((-1, 1)) * rng.uniform(0.4, 1.0))
+            layout.add_on_road(dims, parts, cross_s + direction * 2.0 + rng.normal(0, 0.3), l, turn=turn, name=name,
                                speed=float(rng.uniform(0, 10)), margin=0.8)
 
 
 def _cyclists(layout: _Layout, style: Style, density: float, rng: np.random.Generator) -> None:
     road = layout.road
-    for _ in range(rng.poisson(style.cyclists * density * (FRONT + BACK) / 100)):
+    for _ in range(rng.poisson(style.cyclists * density * (layout.front + BACK) / 100)):
         side = -1 if rng.random() < 0.6 else 1
         where = rng.random()
-        if where < 0.7:  # at the edge of the outer lane, with the traffic
+        if where < 0.65:  # at the edge of the outer lane, mostly with the traffic
             lateral = side * (road.lanes * road.lane_width - 0.7)
-            turn = 0.0 if side < 0 else math.pi
-        elif where < 0.9 and road.sidewalk_width > 2.0:  # on the sidewalk or a bike path
+            turn = (0.0 if side < 0 else math.pi) + (math.pi if rng.random() < 0.15 else 0.0)
+        elif where < 0.88 and road.sidewalk_width > 2.0:  # on the sidewalk or a bike path, either way
             lateral = side * (road.half_width + rng.uniform(0.6, road.sidewalk_width - 0.5))
             turn = float(rng.choice((0.0, math.pi)))
         else:  # crossing or turning
             lateral = float(rng.uniform(-road.half_width, road.half_width))
             turn = float(rng.choice((-1, 1)) * rng.uniform(0.5, 2.6))
         dims, parts = _build("Cyclist", rng)
-        layout.add_on_road(dims, parts, float(rng.uniform(-BACK, FRONT)), lateral + rng.normal(0, 0.2),
+        layout.add_on_road(dims, parts, float(rng.uniform(-BACK, layout.front)), lateral + rng.normal(0, 0.2),
                            turn=turn + rng.normal(0, 0.08), name="Cyclist", speed=float(rng.uniform(2, 7)), margin=0.3)
+
+
+def _person(rng: np.random.Generator, child: bool, vest: bool = False):
+    dims = A.child_size(rng) if child else A.sample_size("Pedestrian", rng)
+    return dims, A.pedestrian(rng, dims, vest=vest)[1]
 
 
 def _pedestrians(layout: _Layout, style: Style, density: float, cross_s, rng: np.random.Generator) -> None:
@@ -456,8 +529,8 @@ def _pedestrians(layout: _Layout, style: Style, density: float, cross_s, rng: np
     spots = []  # (s, l, heading relative to the road or None for any)
     for side in (-1, 1):
         width = max(road.sidewalk_width, 1.2)
-        for _ in range(rng.poisson(style.pedestrians * density * (FRONT + BACK) / 100)):
-            s = float(rng.uniform(-BACK, FRONT))
+        for _ in range(rng.poisson(style.pedestrians * density * (layout.front + BACK) / 100)):
+            s = float(rng.uniform(-BACK, layout.front))
             l = side * (road.half_width + rng.uniform(0.4, width - 0.3))
             group = 1 if rng.random() < 0.65 else int(rng.integers(2, 5))
             walking = rng.random() < 0.7
@@ -469,9 +542,130 @@ def _pedestrians(layout: _Layout, style: Style, density: float, cross_s, rng: np
         direction = float(rng.choice((-1, 1)))
         for _ in range(int(rng.integers(1, 6))):
             spots.append((s + rng.normal(0, 1.2), rng.uniform(-road.half_width - 1, road.half_width + 1),
-                          direction * math.pi / 2))
+                          (direction if rng.random() < 0.75 else -direction) * math.pi / 2))
     for s, l, heading in spots:
         turn = rng.uniform(-math.pi, math.pi) if heading is None else heading + rng.normal(0, 0.25)
-        dims, parts = _build("Pedestrian", rng)
+        child = rng.random() < CHILDREN
+        dims, parts = _person(rng, child)
         layout.add_on_road(dims, parts, s, l, turn=float(turn), name="Pedestrian", speed=float(rng.uniform(0.8, 1.8)),
+                           margin=0.05, tags="child" if child else "")
+
+
+def _seated_people(layout: _Layout, style: Style, rng: np.random.Generator) -> None:
+    """Benches on wide sidewalks, some with a person sitting (KITTI's Person_sitting), and now and then a
+    mannequin or a statue: a person-shaped thing that is no one (unlabelled)."""
+    road = layout.road
+    if road.sidewalk_width < 2.5 or style.name == "highway":
+        return
+    for _ in range(rng.poisson(0.6 if style.name in ("city", "campus") else 0.2)):
+        side = float(rng.choice((-1.0, 1.0)))
+        s, l = float(rng.uniform(-BACK, layout.front)), side * (road.half_width + road.sidewalk_width - 0.5)
+        facing = math.pi / 2 * -side  # towards the road
+        if not layout.add_on_road(*A.bench(rng), s, l, turn=facing, margin=0.2):
+            continue
+        for offset in (-0.5, 0.5):
+            if rng.random() < 0.35:
+                dims, parts = A.person_sitting(rng)
+                x_shift = -side * 0.1
+                layout.add_on_road(dims, parts, s + offset, l + x_shift, turn=facing, name="Person_sitting",
+                                   check=False)
+    if rng.random() < 0.15:
+        side = float(rng.choice((-1.0, 1.0)))
+        dims, parts = A.pedestrian(rng, bag="none")
+        layout.add_on_road(dims, parts, float(rng.uniform(-20.0, 50.0)),
+                           side * (road.half_width + road.sidewalk_width - 0.3), turn=float(rng.uniform(-3, 3)),
                            margin=0.05)
+
+
+# ----------------------------------------------------------------------------------------- the long tail
+# Rare situations, drawn per drive (each with this probability), staged before the rest of the scene. The
+# actors they put in carry the situation's name as a tag (and "child" for children).
+SITUATIONS = {"construction_zone": 0.03, "children_group": 0.03, "cyclist_among_parked": 0.03,
+              "car_behind_truck": 0.03, "rain": 0.025, "night": 0.03}
+PARKING_LOT = {"residential": 0.2, "city": 0.2, "campus": 0.4}
+VERGE_BUSHES = {"residential": 14.0, "highway": 16.0, "campus": 16.0, "city": 4.0}  # per 100 m per side
+PULLING_OUT = 0.04  # share of parked cars leaving their space
+CHILDREN = 0.03  # share of pedestrians who are children (groups of children apart)
+
+
+def sample_situations(rng: np.random.Generator, probabilities: dict[str, float] | None = None) -> tuple[str, ...]:
+    """The rare situations of one drive (usually none)."""
+    probabilities = SITUATIONS if probabilities is None else probabilities
+    return tuple(name for name in sorted(probabilities) if rng.random() < probabilities[name])
+
+
+def _stage_situations(layout: _Layout, style: Style, cross_s, rng: np.random.Generator) -> None:
+    road = layout.road
+    situations = layout.situations
+    if "construction_zone" in situations:
+        _construction_zone(layout, rng)
+    if "children_group" in situations:
+        side = float(rng.choice((-1.0, 1.0)))
+        s = float(rng.uniform(8.0, 35.0))
+        crossing = rng.random() < 0.4
+        for _ in range(int(rng.integers(4, 9))):
+            dims, parts = _person(rng, child=True)
+            if crossing:
+                l, turn = float(rng.uniform(-road.half_width, road.half_width)), side * math.pi / 2
+            else:
+                l = side * (road.half_width + float(rng.uniform(0.3, max(0.6, road.sidewalk_width - 0.3))))
+                turn = float(rng.choice((0.0, math.pi)))
+            layout.add_on_road(dims, parts, s + float(rng.normal(0, 1.5)), l, turn=turn + rng.normal(0, 0.3),
+                               name="Pedestrian", speed=float(rng.uniform(0.6, 1.4)), margin=0.05,
+                               tags="children_group,child")
+    if "cyclist_among_parked" in situations:  # parked cars with cyclists riding in the gaps of the row
+        side = -1.0
+        lateral = side * (road.lanes * road.lane_width + road.parking_width / 2)
+        s = float(rng.uniform(5.0, 15.0))
+        for k in range(int(rng.integers(6, 10))):
+            if k % 3 == 1:
+                dims, parts = _build("Cyclist", rng)
+                layout.add_on_road(dims, parts, s + dims[0] / 2, lateral + rng.normal(0, 0.2), turn=rng.normal(0, 0.1),
+                                   name="Cyclist", speed=float(rng.uniform(2, 5)), margin=0.05,
+                                   tags="cyclist_among_parked")
+            else:
+                dims, parts = _build("Car", rng, layout)
+                layout.add_on_road(dims, parts, s + dims[0] / 2, lateral + rng.normal(0, 0.1),
+                                   turn=float(rng.choice((0.0, math.pi), p=(0.8, 0.2))), name="Car", margin=0.05)
+            s += dims[0] + float(rng.uniform(0.8, 2.0))
+    if "car_behind_truck" in situations:  # a truck in the lane ahead, a car half hidden just beyond it
+        dims, parts = _build("Truck", rng)
+        s = float(rng.uniform(10.0, 25.0))
+        lane = road.lane_centre(int(rng.integers(-road.lanes, road.lanes)))
+        turn = 0.0 if lane < 0 else math.pi
+        if layout.add_on_road(dims, parts, s, lane, turn=turn, name="Truck", margin=0.3):
+            car_dims, car_parts = _build("Car", rng, layout)
+            offset = float(rng.choice((-1.0, 1.0))) * float(rng.uniform(0.6, 1.2))
+            layout.add_on_road(car_dims, car_parts, s + dims[0] / 2 + car_dims[0] / 2 + float(rng.uniform(1.0, 4.0)),
+                               lane + offset, turn=turn + rng.normal(0, 0.05), name="Car", margin=0.1,
+                               tags="car_behind_truck")
+
+
+def _construction_zone(layout: _Layout, rng: np.random.Generator) -> None:
+    """Road works in the outer lane ahead: a line of cones and barriers, a truck or a trailer, workers in
+    reflective vests."""
+    road = layout.road
+    side = float(rng.choice((-1.0, 1.0)))
+    start, length = float(rng.uniform(10.0, 30.0)), float(rng.uniform(15.0, 35.0))
+    lane = side * (road.lanes * road.lane_width - road.lane_width / 2)
+    inner = lane - side * road.lane_width / 2
+    for s in np.arange(start, start + length, 2.5):  # cones on the lane line
+        layout.add_on_road((0.4, 0.4, 0.75), [part_cone()], float(s), inner, margin=0.0)
+    for s in (start - 1.0, start + length + 1.0):  # barriers across the lane
+        dims, parts = A.wall(road.lane_width * 0.8, 1.0, 0.1, reflectance=A.RETRO, dropout=0.3)
+        layout.add_on_road(dims, parts, s, lane, turn=math.pi / 2, margin=0.0)
+    name = "Truck" if rng.random() < 0.5 else "Misc"
+    dims, parts = _build(name, rng)
+    layout.add_on_road(dims, parts, start + length / 2, lane, turn=rng.normal(0, 0.05), name=name, margin=0.3,
+                       tags="construction_zone")
+    for _ in range(int(rng.integers(2, 5))):
+        dims, parts = A.sample_size("Pedestrian", rng), None
+        parts = A.pedestrian(rng, dims, vest=True)[1]
+        layout.add_on_road(dims, parts, float(rng.uniform(start, start + length)), lane + rng.normal(0, 0.8),
+                           turn=float(rng.uniform(-math.pi, math.pi)), name="Pedestrian", margin=0.1,
+                           speed=float(rng.uniform(0.0, 0.8)), tags="construction_zone")
+
+
+def part_cone() -> tuple:
+    """A traffic cone: a narrow cylinder banded with retro-reflective foil."""
+    return solid_part(CYLINDER, (0.0, 0.0, 0.375), (0.15, 0.15, 0.375), reflectance=A.RETRO, dropout=0.2)

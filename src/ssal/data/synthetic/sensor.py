@@ -107,6 +107,8 @@ class Lidar:
         landing = (origin.astype(np.float32)
                    + distance[on_ground, None] * self.world_directions(rotation, rays[on_ground]))
         base[on_ground] = ground.reflectance(landing[:, 0], landing[:, 1])
+        # Grass and weeds beyond the sidewalk stop some rays short of the soil: a negative scatter.
+        scatter[on_ground] = -ground.vegetation(landing[:, 0], landing[:, 1])
 
         # Weak echoes (dark, grazing, far) fade out; glass and foliage lose returns; some vanish at random.
         strength = base * (0.3 + 0.7 * incidence) * (20.0 / np.maximum(distance, 1.0)) ** 2

@@ -120,7 +120,7 @@ def _ego_box(pose: np.ndarray) -> np.ndarray:
 def _without(scene: Scene, motion: Motion, keep: np.ndarray) -> tuple[Scene, Motion]:
     actors = scene.actors
     kept_actors = Actors(name=actors.name[keep], box=actors.box[keep], velocity=actors.velocity[keep],
-                         track_id=actors.track_id[keep])
+                         track_id=actors.track_id[keep], tags=actors.tags[keep])
     new_index = np.cumsum(keep) - 1
     solids = scene.solids
     owned = solids.owner >= 0

@@ -28,7 +28,7 @@ from ssal.data.synthetic.sensor import Scan
 from ssal.geometry import count_points_in_boxes_numpy
 
 WAYMO_CLASS = {"Car": "Vehicle", "Van": "Vehicle", "Truck": "Vehicle", "Tram": "Vehicle", "Misc": "Vehicle",
-               "Pedestrian": "Pedestrian", "Cyclist": "Cyclist"}
+               "Pedestrian": "Pedestrian", "Person_sitting": "Pedestrian", "Cyclist": "Cyclist"}
 LOOSER = {"Pedestrian": (0.15, 0.2, 0.0), "Cyclist": (0.05, 0.25, 0.0)}  # metres added to length, width, height
 LABEL_RANGE = 75.0
 HARD_BLOCKED = 0.9
