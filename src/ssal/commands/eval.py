@@ -17,15 +17,15 @@ def register(subparsers) -> None:
     kitti.add_argument("--pred", required=True, metavar="RESULT_DIR", help="folder of <frame id>.txt result files")
     kitti.add_argument("--ids", metavar="FILE", help="frame ids to evaluate, one per line (default: every label file)")
     kitti.add_argument("--classes", default="Car,Pedestrian,Cyclist", help="comma-separated (default: %(default)s)")
-    kitti.add_argument("--json", metavar="FILE", help="also write the result as JSON")
+    kitti.add_argument("--json", metavar="FILE", help="also write the result as JSON (the metrics.json of `ssal evaluate`)")
     kitti.set_defaults(run=run_kitti)
 
 
 def run_kitti(args: argparse.Namespace) -> int:
-    from ssal.atomic import atomic_write_json
     from ssal.eval import evaluate_kitti, format_kitti_table
     from ssal.eval.kitti import check_kitti_classes
     from ssal.eval.kitti_files import load_eval_frames
+    from ssal.eval.metrics_file import write_metrics
 
     classes = [name.strip() for name in args.classes.split(",") if name.strip()]
     check_kitti_classes(classes)
@@ -34,12 +34,7 @@ def run_kitti(args: argparse.Namespace) -> int:
     print(format_kitti_table(result))
     print(_frames_note(frames))
     if args.json:
-        atomic_write_json(args.json, {
-            "result": result,
-            "frames": len(frames.ids),
-            "frames_without_prediction": frames.without_prediction,
-            "unused_prediction_files": frames.unused_predictions,
-        })
+        write_metrics(args.json, result, len(frames.ids), frames.without_prediction, frames.unused_predictions)
         print(f"wrote {args.json}")
     return 0
 
