@@ -3,6 +3,9 @@ ranking on adversarial pools (what the original could loop forever on)."""
 
 from __future__ import annotations
 
+import signal
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 
@@ -38,26 +41,76 @@ def rank_and_buy(outputs, budget, cost_per_frame=2, config=None, partner=None, c
     return ranking, bought
 
 
-@pytest.mark.parametrize("case", ["identical frames", "all quotas full at once", "one class", "no predictions"])
-def test_cal_terminates_and_fills_the_budget_on_adversarial_pools(case):
-    n = 200
-    if case == "identical frames":
+@contextmanager
+def time_limit(seconds: float):
+    """Fail instead of hanging: CAL's termination is what these tests are about."""
+    def fail(signum, frame):
+        raise TimeoutError(f"CAL did not return a ranking within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, fail)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture(autouse=True)
+def finishes():
+    """Every test here runs CAL under a time limit: non-termination (the original's defect) fails, not hangs."""
+    with time_limit(60):
+        yield
+
+
+def adversarial_pool(case: str, n: int = 200) -> PoolOutputs:
+    if case == "identical frames":  # every frame the same two boxes (Car, Pedestrian), same features
         frames = [frame([car(10), car(20)], [0.5, 0.6], [1, 2]) for _ in range(n)]
-    elif case == "all quotas full at once":
+    elif case == "all quotas full at once":  # the first frame alone fills every quota
         frames = [frame([car(10), car(20), car(30)] * 3, [0.5] * 9, [1, 1, 1, 2, 2, 2, 3, 3, 3],
                         np.eye(9, 4) + i) for i in range(n)]
-    elif case == "one class":
+    elif case == "one class":  # three distinct feature vectors among 200 frames
         frames = [frame([car(10 + i % 7)], [0.3 + 0.6 * (i % 5) / 5], [1], [[i % 3, 1, 0, 0]]) for i in range(n)]
     else:
         frames = [frame(np.zeros((0, 7)), [], []) for _ in range(n)]
     classes = ("Car",) if case == "one class" else CLASSES
     for f in frames:
         f["cls_probs"] = np.full((len(f["scores"]), len(classes)), 1 / len(classes))
-    outputs = PoolOutputs.from_frames(classes, [(f"{i:04d}", f) for i, f in enumerate(frames)])
+    return PoolOutputs.from_frames(classes, [(f"{i:04d}", f) for i, f in enumerate(frames)])
+
+
+@pytest.mark.parametrize("case", ["identical frames", "all quotas full at once", "one class", "no predictions"])
+def test_cal_terminates_on_adversarial_pools_by_its_own_rules(case):
+    outputs = adversarial_pool(case)
     budget = Budget(1) if case == "all quotas full at once" else Budget(50)
-    ranking, bought = rank_and_buy(outputs, budget, cost_per_frame=1, classes=classes)
-    assert sum(bought.frame_costs()) == budget.amount
-    if case == "no predictions":
+    with time_limit(20):
+        ranking, bought = rank_and_buy(outputs, budget, cost_per_frame=1, classes=outputs.classes)
+    assert sum(bought.frame_costs()) == budget.amount  # the ranking is complete, so the oracle fills the budget
+    details, reasons = ranking.details, ranking.reasons
+    accepted, tail = reasons[:details["accepted"]], reasons[details["accepted"]:]
+    assert all(r.startswith("accepted: ") for r in accepted) and not any(r.startswith("accepted") for r in tail)
+    used, quotas = details["quota_used"], details["quotas"]
+    if case == "identical frames":
+        # The first frame passes; its twins are 1.0 similar, so they wait until delta has relaxed to 1.0
+        # (level 5) and then fill the Car and Pedestrian quotas (ceil(50/3 + 1) = 18 frames); no frame holds a
+        # cyclist, so the last open quota can never fill: the gates give up past level 5.
+        assert "relaxation level" not in accepted[0]
+        assert all(r.endswith("(relaxation level 5)") for r in accepted[1:])
+        assert details["accepted"] == 18 and used == {"Car": 18, "Pedestrian": 18, "Cyclist": 0}
+        assert details["relax_level"] == CalConfig().max_relax_steps + 1
+        assert all(r.startswith("no reliable confident box of a class with an open quota") for r in tail)
+    elif case == "all quotas full at once":
+        # One frame fills every quota (3 >= 1/3 + 1) and its expected cost (9 boxes) passes 2 x the budget.
+        assert details["accepted"] == 1 and details["relax_level"] == 0
+        assert all(used[c] == 3 >= quotas[c] for c in CLASSES)
+        assert all(r.startswith("after the cascade (accepted frames reached 2 x the budget)") for r in tail)
+    elif case == "one class":
+        # 2 x 50 frames accepted (the selection multiple), the car quota (51) full, only after relaxing.
+        assert details["accepted"] == 100 and used["Car"] >= quotas["Car"] == pytest.approx(51)
+        assert 0 < details["relax_level"] <= CalConfig().max_relax_steps
+        assert all(r.startswith("after the cascade") for r in tail)
+    else:
+        assert details["accepted"] == 0 and details["relax_level"] == CalConfig().max_relax_steps + 1
         assert all(r.startswith("no predicted box") for r in ranking.reasons)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ssal.active import Budget, DatasetIdentity, Ledger, SimulatedOracle
+from ssal.active.ledger import Round
 from ssal.active.initial import initial_order, request_initial, select_initial
 from ssal.errors import SsalError
 
@@ -147,3 +148,89 @@ def test_strategies_see_only_labelled_boxes_through_the_view():
     assert set(view.unlabelled).isdisjoint(view.labelled_boxes)
     with pytest.raises(TypeError):
         view.labelled_boxes["x"] = (1, 2, 3)  # read-only
+
+
+# ---------------------------------------------------------------------------------------------- the guards
+def bought_round(ledger, frames, index=None, kind="query") -> Round:
+    """A complete round buying ``frames`` (one car each), numbered ``index`` (default: the next one)."""
+    return Round(index=len(ledger.rounds) if index is None else index, kind=kind, strategy="given order", seed=0,
+                 budget=Budget(len(frames)), overshoot="stop_before", frames=list(frames),
+                 boxes=[[1, 0, 0] for _ in frames])
+
+
+def test_a_frame_cannot_be_bought_twice():
+    ledger, oracle = make_pool()
+    select_initial(ledger, oracle, Budget(40), seed=1)
+    owned = ledger.labelled[0]
+    with pytest.raises(SsalError, match=rf"round 1 buys frames that are not in the unlabelled pool or twice: {owned}"):
+        ledger.add_round(bought_round(ledger, [ledger.unlabelled[0], owned]))
+    with pytest.raises(SsalError, match="or twice: a repeated frame"):
+        ledger.add_round(bought_round(ledger, [ledger.unlabelled[0]] * 2))
+    with pytest.raises(SsalError, match="not in the unlabelled pool"):
+        oracle.buy([owned], ledger, Budget(10))
+    assert len(ledger.rounds) == 1 and ledger.labelled.count(owned) == 1  # nothing was recorded
+
+
+def test_rounds_must_come_in_order_and_round_0_is_the_only_initial_one():
+    ledger, oracle = make_pool()
+    with pytest.raises(SsalError, match="round 0 is the initial set and only round 0"):
+        ledger.add_round(bought_round(ledger, ledger.pool[:2]))  # a query round first
+    select_initial(ledger, oracle, Budget(40), seed=1)
+    with pytest.raises(SsalError, match="round index 2 does not follow round 0"):
+        ledger.add_round(bought_round(ledger, ledger.unlabelled[:1], index=2))
+    with pytest.raises(SsalError, match="round index 0 does not follow round 0"):
+        ledger.add_round(bought_round(ledger, ledger.unlabelled[:1], index=0, kind="initial"))
+    with pytest.raises(SsalError, match="round 0 is the initial set and only round 0"):
+        ledger.add_round(bought_round(ledger, ledger.unlabelled[:1], kind="initial"))
+    assert len(ledger.rounds) == 1
+
+
+def test_a_file_with_rounds_out_of_order_is_refused(tmp_path):
+    ledger, oracle = make_pool()
+    select_initial(ledger, oracle, Budget(40), seed=1)
+    oracle.buy(ledger.unlabelled, ledger, Budget(10), seed=2)
+    oracle.buy(ledger.unlabelled[::-1], ledger, Budget(10), seed=3)
+    path = ledger.save(tmp_path / "ledger.json")
+    value = json.loads(path.read_text())
+    value["rounds"][1], value["rounds"][2] = value["rounds"][2], value["rounds"][1]
+    path.write_text(json.dumps(value))
+    with pytest.raises(SsalError, match=r"ledger\.json: round index 2 does not follow round 0"):
+        Ledger.load(path)
+
+
+def test_a_round_cannot_be_completed_twice():
+    ids = [f"{i:06d}" for i in range(10)]
+    ledger = Ledger.create("kitti", "train", CLASSES, ids, mode="human")
+    request_initial(ledger, Budget(3, "frames"), seed=0)
+    ledger.complete_round(0, [[1, 0, 0], [2, 1, 0], [0, 0, 1]])
+    with pytest.raises(SsalError, match="round 0 is already complete"):
+        ledger.complete_round(0, [[9, 9, 9]] * 3)
+    assert ledger.rounds[0].boxes == [[1, 0, 0], [2, 1, 0], [0, 0, 1]]  # the first labels stand
+    assert ledger.spent()["boxes"] == 5
+
+
+def test_a_hand_edited_pool_no_longer_matches_its_fingerprint(tmp_path):
+    ledger, oracle = make_pool()
+    select_initial(ledger, oracle, Budget(40), seed=1)
+    path = ledger.save(tmp_path / "ledger.json")
+    for edit in (lambda pool: pool.append("999999"), lambda pool: pool.pop(), lambda pool: pool.__setitem__(
+            len(pool) - 1, "999999")):
+        value = json.loads(path.read_text())
+        edit(value["pool"])
+        tampered = tmp_path / "tampered.json"
+        tampered.write_text(json.dumps(value))
+        with pytest.raises(SsalError, match=r"tampered\.json: the pool does not match its fingerprint"):
+            Ledger.load(tampered)
+    Ledger.load(path)  # the untouched file still loads
+
+
+@pytest.mark.parametrize("version", [0, 2, "1", None])
+def test_a_ledger_of_another_version_is_refused(tmp_path, version):
+    ledger, oracle = make_pool()
+    select_initial(ledger, oracle, Budget(40), seed=1)
+    path = ledger.save(tmp_path / "ledger.json")
+    value = json.loads(path.read_text())
+    value["version"] = version
+    path.write_text(json.dumps(value))
+    with pytest.raises(SsalError, match=rf"ledger\.json: ledger version {version!r}, this ssal reads version 1"):
+        Ledger.load(path)

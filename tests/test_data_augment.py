@@ -1,5 +1,6 @@
 """Copy-paste and world augmentation: objects come only from the labelled frames and land on the ground, boxes
-never overlap, and every transform keeps each point inside the box it belonged to."""
+never overlap, and every transform applies the transform it drew (a flip, an angle, a factor) to points and
+boxes alike, so each point stays inside the box it belonged to."""
 
 import math
 
@@ -61,30 +62,72 @@ def test_paste_adds_non_overlapping_objects_on_the_ground(dataset, database):
     banked = {tuple(np.round(s.box[[0, 1, 3, 4, 5, 6]], 4)): s.num_points
               for samples in database.objects.values() for s in samples}
     for box, count in zip(added, counts):
-        assert count >= banked[tuple(np.round(box[[0, 1, 3, 4, 5, 6]], 4))]
+        assert count == banked[tuple(np.round(box[[0, 1, 3, 4, 5, 6]], 4))]
 
 
-def _membership_survives(transform, dataset):
+SEEDS = range(12)
+
+
+def _transformed(transform, dataset):
+    """The real frame 000003 before and after ``transform`` under each of SEEDS; each point must stay in the box it
+    belonged to."""
     info = dataset.read_info("000003")
     points = dataset.load_points(info)
     boxes = info.annos.gt_boxes_lidar
     before = count_points_in_boxes_numpy(points[:, :3], boxes)
-    for seed in range(4):
+    for seed in SEEDS:
         moved_points, moved_boxes = transform(points, boxes, np.random.default_rng(seed))
         after = count_points_in_boxes_numpy(moved_points[:, :3], moved_boxes)
         np.testing.assert_allclose(after, before, atol=2)  # float32 rounding may move a point on a face
+        yield points, boxes, moved_points, moved_boxes
 
 
-def test_flip_keeps_points_in_their_boxes(dataset):
-    _membership_survives(lambda p, b, rng: random_flip(p, b, rng, True, True), dataset)
+def _wrapped(angle):
+    return (np.asarray(angle) + np.pi) % (2 * np.pi) - np.pi
 
 
-def test_rotation_keeps_points_in_their_boxes(dataset):
-    _membership_survives(lambda p, b, rng: random_rotation(p, b, rng, (-math.pi / 4, math.pi / 4)), dataset)
+def test_flip_mirrors_points_and_boxes_across_an_axis_half_of_the_time(dataset):
+    seen = set()
+    for points, boxes, moved_points, moved_boxes in _transformed(
+            lambda p, b, rng: random_flip(p, b, rng, True, True), dataset):
+        sign_x, sign_y = np.sign(moved_boxes[0, 0] * boxes[0, 0]), np.sign(moved_boxes[0, 1] * boxes[0, 1])
+        np.testing.assert_array_equal(moved_points[:, 0], sign_x * points[:, 0])
+        np.testing.assert_array_equal(moved_points[:, 1], sign_y * points[:, 1])
+        np.testing.assert_array_equal(moved_points[:, 2:], points[:, 2:])
+        np.testing.assert_array_equal(moved_boxes[:, :2], boxes[:, :2] * [sign_x, sign_y])
+        # a mirror turns a heading h into -h (across x), pi - h (across y), h + pi (both)
+        heading = boxes[:, 6] * sign_x * sign_y + (np.pi if sign_x < 0 else 0.0)
+        np.testing.assert_allclose(_wrapped(moved_boxes[:, 6] - heading), 0, atol=1e-5)
+        seen.add((sign_x, sign_y))
+    assert seen == {(1, 1), (1, -1), (-1, 1), (-1, -1)}  # each flip is drawn, not fixed
 
 
-def test_scaling_keeps_points_in_their_boxes(dataset):
-    _membership_survives(lambda p, b, rng: random_scaling(p, b, rng, (0.95, 1.05)), dataset)
+def test_rotation_turns_the_world_by_one_drawn_angle_within_the_limits(dataset):
+    angles = []
+    for points, boxes, moved_points, moved_boxes in _transformed(
+            lambda p, b, rng: random_rotation(p, b, rng, (-math.pi / 4, math.pi / 4)), dataset):
+        angle = float(_wrapped(moved_boxes[0, 6] - boxes[0, 6]))
+        np.testing.assert_allclose(_wrapped(moved_boxes[:, 6] - boxes[:, 6]), angle, atol=1e-5)
+        cos, sin = math.cos(angle), math.sin(angle)
+        turned = points[:, :2].astype(np.float64) @ np.array([[cos, -sin], [sin, cos]]).T
+        np.testing.assert_allclose(moved_points[:, :2], turned, atol=1e-3)
+        np.testing.assert_array_equal(moved_points[:, 2:], points[:, 2:])
+        angles.append(angle)
+    assert max(np.abs(angles)) <= math.pi / 4
+    assert np.std(angles) > 0.2 and len(set(np.round(angles, 6))) == len(angles)  # drawn, spread over the range
+
+
+def test_scaling_scales_positions_and_sizes_by_one_drawn_factor(dataset):
+    factors = []
+    for points, boxes, moved_points, moved_boxes in _transformed(
+            lambda p, b, rng: random_scaling(p, b, rng, (0.95, 1.05)), dataset):
+        factor = float(moved_boxes[0, 3] / boxes[0, 3])
+        np.testing.assert_allclose(moved_boxes[:, :6], boxes[:, :6] * factor, rtol=1e-5)
+        np.testing.assert_allclose(moved_points[:, :3], points[:, :3] * factor, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(moved_points[:, 3], points[:, 3])
+        np.testing.assert_array_equal(moved_boxes[:, 6], boxes[:, 6])
+        factors.append(factor)
+    assert 0.95 <= min(factors) and max(factors) <= 1.05 and max(factors) - min(factors) > 0.03
 
 
 def test_same_generator_same_scene(dataset, database):

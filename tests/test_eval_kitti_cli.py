@@ -37,11 +37,12 @@ def test_prints_the_table_and_writes_json(folders, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Car" in out and "R40" in out and "2 frames evaluated" in out
     saved = json.loads((tmp_path / "out" / "kitti.json").read_text())
-    assert saved["frames"] == 2 and saved["frames_without_prediction"] == []
+    # metrics.json's shape (ssal.eval.metrics_file): the table at the top level, what was evaluated beside it
+    assert saved["evaluated"] == {"frames": 2, "frames_without_prediction": [], "unused_prediction_files": []}
     # Two perfect cars: both fill slots 0 and 1 -> R40 = 1/40, R11 = 1/11.
-    assert saved["result"]["Car"]["3d"]["R40"] == pytest.approx([2.5, 2.5, 2.5])
-    assert saved["result"]["Car"]["3d"]["R11"] == pytest.approx([100 / 11] * 3)
-    assert "loose" in saved["result"]
+    assert saved["Car"]["3d"]["R40"] == pytest.approx([2.5, 2.5, 2.5])
+    assert saved["Car"]["3d"]["R11"] == pytest.approx([100 / 11] * 3)
+    assert "loose" in saved
 
 
 def test_a_missing_result_file_means_no_detections_and_is_reported(folders, capsys):
@@ -112,6 +113,6 @@ def test_on_the_kitti_sample_val_split(kitti_sample, tmp_path, capsys):
         (pred / f"{frame}.txt").write_text("".join(f"{ln} 1.0\n" for ln in lines if not ln.startswith("DontCare")))
     assert run("--gt", kitti_sample / "training" / "label_2", "--pred", pred,
                "--ids", kitti_sample / "ImageSets" / "val.txt", "--json", tmp_path / "val.json") == 0
-    result = json.loads((tmp_path / "val.json").read_text())["result"]
+    result = json.loads((tmp_path / "val.json").read_text())
     assert result["Car"]["3d"]["R40"] == pytest.approx([10.0, 30.0, 35.0])
     shutil.rmtree(pred)

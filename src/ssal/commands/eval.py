@@ -19,7 +19,7 @@ def register(subparsers) -> None:
     kitti.add_argument("--classes", default="Car,Pedestrian,Cyclist", help="comma-separated (default: %(default)s)")
     kitti.add_argument("--tags", metavar="FILE",
                        help="a tags file (the synthetic world's synth_tags.json): also break AP down by tag")
-    kitti.add_argument("--json", metavar="FILE", help="also write the result as JSON")
+    kitti.add_argument("--json", metavar="FILE", help="also write the result as JSON (the metrics.json of `ssal evaluate`)")
     kitti.set_defaults(run=run_kitti)
 
 
@@ -28,6 +28,7 @@ def run_kitti(args: argparse.Namespace) -> int:
     from ssal.eval import evaluate_kitti, format_kitti_table
     from ssal.eval.kitti import check_kitti_classes
     from ssal.eval.kitti_files import load_eval_frames
+    from ssal.eval.metrics_file import metrics_document
 
     classes = [name.strip() for name in args.classes.split(",") if name.strip()]
     check_kitti_classes(classes)
@@ -42,14 +43,9 @@ def run_kitti(args: argparse.Namespace) -> int:
         by_tag = evaluate_kitti_by_tag(frames.ids, frames.gt, frames.pred, read_tags(args.tags), classes=classes)
         print(format_tag_table(by_tag, classes), end="")
     if args.json:
-        document = {
-            "result": result,
-            "frames": len(frames.ids),
-            "frames_without_prediction": frames.without_prediction,
-            "unused_prediction_files": frames.unused_predictions,
-        }
+        document = metrics_document(result, len(frames.ids), frames.without_prediction, frames.unused_predictions)
         if by_tag is not None:
-            document["by_tag"] = by_tag
+            document["by_tag"] = by_tag  # beside the table, like "evaluated"
         atomic_write_json(args.json, document)
         print(f"wrote {args.json}")
     return 0

@@ -53,5 +53,5 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if is_main:
         metrics = evaluate_frames(config, infos, predictions)
         print(format_metrics(config, metrics))
-        print(f"metrics: {save_metrics(args.out, metrics)}")
+        print(f"metrics: {save_metrics(args.out, metrics, len(infos))}")
     return 0

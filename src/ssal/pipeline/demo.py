@@ -44,7 +44,7 @@ def run_demo(settings: DemoSettings) -> dict:
     predictions = predict_frames(config, load_detector(config, checkpoint), reader, infos)
     save_predictions(settings.out / "eval", config, infos, predictions)
     metrics = evaluate_frames(config, infos, predictions)
-    save_metrics(settings.out / "eval", metrics)
+    save_metrics(settings.out / "eval", metrics, len(infos))
     return metrics
 
 

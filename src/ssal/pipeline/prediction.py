@@ -2,7 +2,8 @@
 
 Outputs in ``OUT``: ``results/<frame>.txt`` in KITTI result format (KITTI data; the official devkit reads them as
 they are), ``predictions.pkl`` (per frame: boxes, scores, labels, class probabilities, 256-d RoI features), and
-after an evaluation ``metrics.json`` (the evaluator's JSON: KITTI AP, or Waymo AP/APH at LEVEL_1 and LEVEL_2).
+after an evaluation ``metrics.json`` (KITTI AP, or Waymo AP/APH at LEVEL_1 and LEVEL_2, in the shape
+``ssal.eval.metrics_file`` describes).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ssal.atomic import atomic_write_bytes, atomic_write_json
+from ssal.atomic import atomic_write_bytes
 from ssal.config import Config
 from ssal.data.frame import FrameInfo
 from ssal.data.kitti_results import detections_to_kitti, ground_truth_labels, write_kitti_results
@@ -23,6 +24,7 @@ from ssal.engine import load_weights, predict
 from ssal.engine.distributed import DistContext
 from ssal.errors import SsalError
 from ssal.eval import evaluate_kitti, evaluate_waymo, format_kitti_table, format_waymo_table
+from ssal.eval.metrics_file import write_metrics
 from ssal.models import build_detector
 
 PREDICTION_KEYS = ("boxes", "scores", "labels", "cls_probs", "roi_features")
@@ -103,7 +105,6 @@ def format_metrics(config: Config, metrics: dict) -> str:
     return format_kitti_table(metrics)
 
 
-def save_metrics(out_dir: str | Path, metrics: dict) -> Path:
-    path = Path(out_dir) / "metrics.json"
-    atomic_write_json(path, metrics)
-    return path
+def save_metrics(out_dir: str | Path, metrics: dict, frames: int) -> Path:
+    """``OUT/metrics.json``: ``metrics`` of ``frames`` predicted frames (``ssal.eval.metrics_file``)."""
+    return write_metrics(Path(out_dir) / "metrics.json", metrics, frames)
