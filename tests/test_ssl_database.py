@@ -152,3 +152,14 @@ def test_nothing_that_builds_or_trains_imports_the_label_readers(name):
     modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     forbidden = {"ssal.ssl.quality", "ssal.active.oracle", "ssal.active.annotation", "ssal.active.workflow"}
     assert not modules & forbidden
+
+
+def test_scenes_draw_positives_with_enough_points_and_a_known_difficulty_only(tmp_path):
+    writer = PartWriter(tmp_path / "labelled", 4)
+    writer.add_background("a", np.zeros((20, 4), np.float32), None)
+    for points, difficulty in ((40, 0), (3, 0), (40, -1)):
+        writer.add_object("Car", "gt", box(10, 0), np.zeros((points, 4), np.float32), 1.0, "a", difficulty)
+    writer.add_object("BACK_Car", "back", box(20, 0), np.zeros((1, 4), np.float32), 0.1, "a")
+    writer.close({})
+    database = CpspDatabase.open(tmp_path, None, min_points={"Car": 5})
+    assert database.pool_size("Car") == 1 and database.pool_size("BACK_Car") == 1

@@ -234,9 +234,12 @@ class CpspDatabase:
         self.pools: dict[str, list[tuple[int, int]]] = {}
         self.scenes: list[tuple[int, int]] = []
         for p, part in enumerate(self.parts):
-            for i, (name, count) in enumerate(zip(part.objects["name"], part.objects["count"])):
-                if not name.startswith(BACK_PREFIX) and count < self.min_points.get(str(name), 1):
-                    continue  # positives need min_points; a BACK object has >= 1 point by construction
+            table = part.objects
+            for i, (name, count, difficulty) in enumerate(zip(table["name"], table["count"], table["difficulty"])):
+                # positives need min_points and a known difficulty (KITTI's -1: too small or hidden to rate);
+                # a BACK object has >= 1 point by construction
+                if not name.startswith(BACK_PREFIX) and (count < self.min_points.get(str(name), 1) or difficulty < 0):
+                    continue
                 self.pools.setdefault(str(name), []).append((p, i))
             self.scenes += [(p, i) for i in range(part.num_backgrounds())]
 
