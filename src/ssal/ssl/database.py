@@ -324,11 +324,13 @@ def split_prediction(points: np.ndarray, boxes: np.ndarray, scores: np.ndarray, 
     ``score <= low`` and >= 1 point (points of a box, exact test, centred on the box, not de-rotated)."""
     lows = np.array([low[n] for n in names], dtype=np.float64)
     highs = np.array([high[n] for n in names], dtype=np.float64)
-    inside = points_in_boxes(torch.from_numpy(points[:, :3]), torch.from_numpy(boxes.astype(np.float32))).numpy()
-    background = points[~inside[:, scores > lows].any(axis=1)] if len(boxes) else points
+    # (K, N): one contiguous row per box, so that reading a box's points is not a strided column walk
+    inside = points_in_boxes(torch.from_numpy(points[:, :3]), torch.from_numpy(boxes.astype(np.float32))).T.numpy()
+    inside = np.ascontiguousarray(inside)
+    background = points[~inside[scores > lows].any(axis=0)] if len(boxes) else points
     pseudo, back = [], []
     for j in range(len(boxes)):
-        member = inside[:, j]
+        member = inside[j]
         if not member.any() or lows[j] < scores[j] < highs[j]:
             continue
         centred = points[member].copy()
