@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "ssal.commands.eval",
     "ssal.commands.ledger",
     "ssal.commands.query",
+    "ssal.commands.cpsp",
     "ssal.commands.import_labels",
 )
 

@@ -10,6 +10,7 @@ from ssal.data.config import DataConfig
 from ssal.engine.config import TrainConfig
 from ssal.errors import SsalError
 from ssal.models.config import ModelConfig
+from ssal.ssl.config import CpspConfig
 
 
 @dataclass
@@ -19,6 +20,7 @@ class Config:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     active: ActiveConfig = field(default_factory=ActiveConfig)
+    cpsp: CpspConfig = field(default_factory=CpspConfig)
 
     def validate(self) -> None:
         if list(self.model.class_names) != list(self.data.classes):
@@ -34,3 +36,4 @@ class Config:
             if name not in self.data.classes:
                 raise SsalError(f"class {name!r} is not in data.classes {self.data.classes}",
                                 f"augment.sample_groups.{name}")
+        self.cpsp.check_classes(list(self.data.classes))
