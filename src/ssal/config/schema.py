@@ -10,6 +10,7 @@ from ssal.data.config import DataConfig
 from ssal.engine.config import TrainConfig
 from ssal.errors import SsalError
 from ssal.models.config import ModelConfig
+from ssal.pipeline.config import PipelineConfig
 
 
 @dataclass
@@ -19,6 +20,7 @@ class Config:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     active: ActiveConfig = field(default_factory=ActiveConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
     def validate(self) -> None:
         if list(self.model.class_names) != list(self.data.classes):
