@@ -24,7 +24,7 @@ from ssal.pipeline.run import run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "synthetic" / "s_ssal_tiny.yaml"
-FAST = ["train.epochs=1", "train.batch_size=4", "train.workers=0", "active.initial_budget=20",
+FAST = ["train.epochs=1", "data.train_repeat=1", "train.batch_size=4", "train.workers=0", "active.initial_budget=20",
         "active.round_budget=15", "pipeline.pretrain=normal", "pipeline.bev_frames=2"]
 
 
@@ -113,9 +113,11 @@ def _world_of(run: Path) -> str:
 def test_a_changed_config_is_refused_naming_the_key_unless_from_says_where(finished, tmp_path):
     run = copy_of(finished, tmp_path)
     world = Path(_world_of(run))
+    recorded = (run / "manifest.json").read_text()
     with pytest.raises(SsalError, match=r"manifest.json: stage 'query' was run with active.round_budget = 15, "
                                         r"tiny now says 12: add --from query"):
         run_pipeline(config_for(world, "active.round_budget=12"), run, config_file="tiny")
+    assert (run / "manifest.json").read_text() == recorded  # a refused run changes nothing
     with pytest.raises(SsalError, match=r"stage 'pretrain' was run with train.lr = 0.003"):
         run_pipeline(config_for(world, "train.lr=0.01"), run, config_file="tiny")
     # Where the data lives and how many workers load it do not change what a stage computed.

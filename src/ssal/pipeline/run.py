@@ -93,6 +93,7 @@ def _run_stage(manifest: Manifest, ctx: StageContext, record: StageRecord | None
     current = StageRecord(stage.name, "running", fingerprint, _stage_config(config, ctx.plan, stage), ctx.seed,
                           inputs)
     if dist.is_main:
+        atomic_write_text(ctx.run_dir / "config.yaml", config_to_yaml(config))  # the config the stages ran with
         manifest.record(current)
     started = time.monotonic()
     try:
@@ -154,14 +155,13 @@ def _open_manifest(run_dir: Path, config, config_file: str, plan: list[Stage]) -
         if _comparable(manifest.dataset) != _comparable(identity):
             raise SsalError(f"this run folder was made by {manifest.config_file} for {_describe(manifest.dataset)}; "
                             f"{config_file} reads {_describe(identity)}: use another --out", path)
+        # Saved with the next stage that runs: a refused re-run leaves the manifest as it was.
         manifest.config, manifest.config_file, manifest.plan = plain_config(config), config_file, [s.name for s in plan]
-    else:
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise SsalError("the folder is not empty and holds no manifest.json: not a run folder of ssal run; "
-                            "use another --out", run_dir)
-        manifest = Manifest.new(path, plain_config(config), config_file, identity, [s.name for s in plan])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", config_to_yaml(config))
+        return manifest
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise SsalError("the folder is not empty and holds no manifest.json: not a run folder of ssal run; "
+                        "use another --out", run_dir)
+    manifest = Manifest.new(path, plain_config(config), config_file, identity, [s.name for s in plan])
     manifest.save()
     return manifest
 

@@ -212,7 +212,7 @@ def run_cpsp_stage(ctx: StageContext) -> StageResult:
     ctx.dist.barrier()
     start = ctx.checkpoint_of("final" if final else "pretrain")
     ctx.say(f"CPSP from {start.relative_to(ctx.run_dir)}" + (" (final: no hard-negative groups)" if final else ""))
-    checkpoint = run_cpsp(ctx.config, snapshot, start, out, final=final, resume=ctx.resume)
+    checkpoint = run_cpsp(ctx.config, snapshot, start, out, final=final, resume=ctx.resume, dist=ctx.dist)
     result = StageResult(metrics=_training_metrics(out / "metrics.jsonl"))
     result.outputs["checkpoint"] = _file_entry(ctx, checkpoint)
     quality = out / "pseudo_label_quality.json"
