@@ -24,8 +24,8 @@ from ssal.pipeline.run import run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "synthetic" / "s_ssal_tiny.yaml"
-FAST = ["train.epochs=1", "data.train_repeat=1", "train.batch_size=4", "train.workers=0", "active.initial_budget=20",
-        "active.round_budget=15", "pipeline.pretrain=normal", "pipeline.bev_frames=2"]
+FAST = ["train.epochs=1", "data.train_repeat=1", "train.batch_size=4", "train.workers=0",
+        "active.initial_budget=20", "active.round_budget=15", "pipeline.pretrain=normal", "pipeline.bev_frames=2"]
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,8 @@ def test_the_manifest_records_every_stage(finished):
     assert stages["query"]["inputs"]["checkpoint"]["path"] == "pretrain/ckpt/latest.pth"
     assert stages["final"]["inputs"]["ledger"]["round"] == 1
     assert set(stages["evaluate"]["inputs"]) == {"pretrain", "final"}
-    assert stages["pretrain"]["config"]["train.epochs"] == 1 and "active.round_budget" not in stages["pretrain"]["config"]
+    pretrain_keys = stages["pretrain"]["config"]
+    assert pretrain_keys["train.epochs"] == 1 and "active.round_budget" not in pretrain_keys
     assert stages["query"]["config"]["active.round_budget"] == 15
 
     ledger = Ledger.load(finished / "ledger.json")

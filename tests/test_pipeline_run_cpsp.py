@@ -17,8 +17,9 @@ from ssal.pipeline.run import run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "synthetic" / "s_ssal_tiny.yaml"
-FAST = ["train.epochs=1", "data.train_repeat=1", "train.batch_size=4", "train.workers=0", "active.initial_budget=20",
-        "active.round_budget=15", "pipeline.bev_frames=2", "cpsp.epochs=1", "cpsp.repeat=1", "cpsp.final_repeat=1"]
+FAST = ["train.epochs=1", "data.train_repeat=1", "train.batch_size=4", "train.workers=0",
+        "active.initial_budget=20", "active.round_budget=15", "pipeline.bev_frames=2", "cpsp.epochs=1",
+        "cpsp.repeat=1", "cpsp.final_repeat=1"]
 
 
 @pytest.fixture(scope="module")

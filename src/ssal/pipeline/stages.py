@@ -99,7 +99,8 @@ def stage_inputs(ctx: StageContext) -> dict[str, dict]:
         return {"ledger": _ledger_entry(ctx, stage.round)}
     if stage.kind == "cpsp":
         start = "pretrain" if stage.name == "cpsp" else "final"
-        return {"ledger": _ledger_entry(ctx, stage.round), "init_checkpoint": _file_entry(ctx, ctx.checkpoint_of(start))}
+        return {"ledger": _ledger_entry(ctx, stage.round),
+                "init_checkpoint": _file_entry(ctx, ctx.checkpoint_of(start))}
     if stage.kind == "query":
         own, partner = query_models(ctx)
         inputs = {"ledger": _ledger_entry(ctx, stage.round - 1), "checkpoint": _file_entry(ctx, ctx.checkpoint_of(own))}
