@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml
 test: install
 	OMP_NUM_THREADS=2 $(BIN)/python -m pytest tests
 
-# The main job on the built-in synthetic world; resumable (run it again to continue).
+# S-SSAL on the built-in synthetic world (configs/synthetic/s_ssal_tiny.yaml) beside random + normal, a table and
+# runs/demo/report/index.html; resumable (run it again to continue, or to see the same numbers in seconds).
 demo: install
 	OMP_NUM_THREADS=2 $(BIN)/ssal demo --out runs/demo
 

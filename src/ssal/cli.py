@@ -16,6 +16,8 @@ from ssal.errors import SsalError, SsalWarning
 # Order = order in `ssal --help`.
 COMMAND_MODULES = (
     "ssal.commands.demo",
+    "ssal.commands.run",
+    "ssal.commands.report",
     "ssal.commands.data",
     "ssal.commands.synth",
     "ssal.commands.train",

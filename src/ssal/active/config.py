@@ -35,6 +35,12 @@ class CalConfig:
             values = getattr(self, name)
             if values is not None and (not values or any(v < 0 for v in values)):
                 raise SsalError(f"must be a non-empty list of non-negative numbers, got {values}", name)
+        weights = self.class_weights
+        if weights is not None and abs(sum(weights) - len(weights)) > 1e-6:
+            # The quotas Q_c = w_c * B / C + 1 share the round budget B only when the weights average 1, as the
+            # original's (0.3, 1.1, 1.6) and (0.1, 0.2, 2.7) do; other sums silently shrink or inflate every quota.
+            raise SsalError(f"must sum to the number of classes ({len(weights)}), got {weights} "
+                            f"(sum {sum(weights):g})", "class_weights")
         for name in ("object_threshold", "diversity_threshold", "partner_score", "match_iou", "append_score",
                      "reliable_iou"):
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -78,7 +84,8 @@ class ActiveConfig:
     unit: Literal["boxes", "frames"] = "boxes"  # budget unit; a frame costs its boxes of the classes, or 1
     initial_budget: int = 200  # the random initial set
     round_budget: int = 150  # each query round
-    rounds: int = 1
+    rounds: int = 1  # query rounds of ``ssal run`` (CRB's protocol: 6 rounds of 100 frames)
+    retrain: bool = True  # between rounds, train a new model from scratch on the enlarged set to query with
     strategy: str = "cal"
     overshoot: Literal["stop_before", "allow_last"] = "stop_before"  # may the last frame bought exceed the budget?
     cost_score_threshold: float = 0.3  # predicted boxes at or above this score estimate a frame's cost

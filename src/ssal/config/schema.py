@@ -11,6 +11,7 @@ from ssal.engine.config import TrainConfig
 from ssal.errors import SsalError
 from ssal.models.config import ModelConfig
 from ssal.ssl.config import CpspConfig
+from ssal.pipeline.config import PipelineConfig
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     active: ActiveConfig = field(default_factory=ActiveConfig)
     cpsp: CpspConfig = field(default_factory=CpspConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
     def validate(self) -> None:
         if list(self.model.class_names) != list(self.data.classes):

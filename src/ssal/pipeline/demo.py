@@ -1,6 +1,11 @@
-"""``ssal demo`` (what ``make demo`` runs): a synthetic world, a detector trained on it, its KITTI AP.
+"""``ssal demo`` (what ``make demo`` runs): S-SSAL on a small synthetic world, beside the random + normal baseline
+of the same budget, ending with a table and a report.
 
-Each step is skipped when its output is already complete, so running it again continues where it stopped.
+Steps: generate the world (once), write its info files (once), ``ssal run`` of the S-SSAL config in
+``OUT/s_ssal``, the same config with ``active.strategy=random`` and ``pipeline.pretrain=normal`` in
+``OUT/random_normal`` (its ``init`` and ``pretrain`` stages are the S-SSAL run's, adopted instead of trained
+again), then ``OUT/report/index.html`` with both runs. Every step is skipped when complete, so running it again
+continues where it stopped and prints the same numbers.
 """
 
 from __future__ import annotations
@@ -10,47 +15,75 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ssal.config import Config, load_config
+from ssal.engine.distributed import DistContext
+
+__all__ = ["DemoSettings", "DemoResult", "run_demo", "demo_configs", "format_demo_table"]
+
+BASELINE = ["active.strategy=random", "pipeline.pretrain=normal", "pipeline.final_cpsp=false"]
 
 
 @dataclass
 class DemoSettings:
     out: Path
     config: Path
-    train_frames: int = 200
-    val_frames: int = 60
-    epochs: int = 12
+    train_frames: int = 100
+    val_frames: int = 40
     seed: int = 0
-    preset: str = "kitti"
+    preset: str = "small"
+    overrides: tuple[str, ...] = ()
 
 
-def run_demo(settings: DemoSettings) -> dict:
-    """Generate the world (once), train (resuming), evaluate; returns the evaluator's result."""
-    from ssal.data.create_infos import create_infos
-    from ssal.data.datasets import dataset_from_config
-    from ssal.pipeline.prediction import evaluate_frames, load_detector, predict_frames, save_metrics, save_predictions
-    from ssal.pipeline.supervised import train_detector
+@dataclass
+class DemoResult:
+    runs: dict[str, Path]  # variant -> run folder
+    report: Path
+
+
+def demo_configs(settings: DemoSettings, world: Path) -> dict[str, Config]:
+    """The S-SSAL config and its random + normal baseline, both on ``world``."""
+    common = [f"data.root={world}", f"train.seed={settings.seed}", *settings.overrides]
+    return {"s_ssal": load_config(settings.config, common),
+            "random_normal": load_config(settings.config, common + BASELINE)}
+
+
+def run_demo(settings: DemoSettings, dist: DistContext | None = None) -> DemoResult:
+    from ssal.pipeline.adopt import adopt_stages
+    from ssal.pipeline.run import run_pipeline
+    from ssal.report import build_report
 
     world = settings.out / "world"
     _make_world(world, settings)
-    config = demo_config(settings, world)
-    reader = dataset_from_config(config.data)
-    if reader.info_path("train") is None or reader.info_path("val") is None:
-        _step("writing info files")
-        create_infos(reader, ["train", "val"])
-    _step(f"training {config.model.name} for {config.train.epochs} epochs on {settings.train_frames} frames")
-    checkpoint = train_detector(config, settings.out / "train", resume=True)
-    _step(f"evaluating on {settings.val_frames} validation frames")
-    infos = reader.infos("val")
-    predictions = predict_frames(config, load_detector(config, checkpoint), reader, infos)
-    save_predictions(settings.out / "eval", config, infos, predictions)
-    metrics = evaluate_frames(config, infos, predictions)
-    save_metrics(settings.out / "eval", metrics, len(infos))
-    return metrics
+    configs = demo_configs(settings, world)
+    _create_infos(configs["s_ssal"])
+    runs = {name: settings.out / name for name in configs}
+    config_file = str(settings.config)
+    _step(f"S-SSAL ({configs['s_ssal'].active.strategy} + {configs['s_ssal'].pipeline.pretrain}) in {runs['s_ssal']}")
+    run_pipeline(configs["s_ssal"], runs["s_ssal"], config_file=config_file, dist=dist, report=False)
+    if not (runs["random_normal"] / "manifest.json").exists():
+        adopt_stages(runs["s_ssal"], runs["random_normal"], configs["random_normal"], ("init", "pretrain"),
+                     config_file=config_file + " " + " ".join(f"--set {o}" for o in BASELINE))
+    _step(f"baseline (random + normal, the same budget) in {runs['random_normal']}")
+    run_pipeline(configs["random_normal"], runs["random_normal"], config_file=config_file, dist=dist, report=False)
+    report = build_report(list(runs.values()), settings.out / "report")
+    return DemoResult(runs, report)
 
 
-def demo_config(settings: DemoSettings, world: Path) -> Config:
-    return load_config(settings.config, [f"data.root={world}", f"train.epochs={settings.epochs}",
-                                         f"train.seed={settings.seed}"])
+def format_demo_table(result: DemoResult) -> str:
+    """The demo's final table: every model of both runs with its labelled boxes and AP."""
+    lines = [f"{'run':<15} {'model':<11} {'labelled boxes':>14} {'3D AP mod':>10} {'loose':>7} "
+             f"{'Car 3D mod':>10} {'Car BEV mod':>11}"]
+    for name, run in result.runs.items():
+        results = json.loads((run / "results.json").read_text())
+        for model in results["models"]:
+            metrics = json.loads((run / model["metrics"]).read_text())
+            car = metrics.get("Car", {})
+            lines.append(f"{name:<15} {model['stage']:<11} {model['labelled']['labelled_boxes']:>14} "
+                         f"{model['headline']['value']:>10.2f} {model['headline'].get('loose', float('nan')):>7.2f} "
+                         f"{car.get('3d', {}).get('R40', [0, float('nan')])[1]:>10.2f} "
+                         f"{car.get('bev', {}).get('R40', [0, float('nan')])[1]:>11.2f}")
+    lines.append("AP: KITTI R40, percent, moderate; '3D AP mod' = mean over classes at the official overlaps "
+                 "(Car 0.7, others 0.5), 'loose' = at Car 0.5, others 0.25")
+    return "\n".join(lines)
 
 
 def _make_world(world: Path, settings: DemoSettings) -> None:
@@ -65,6 +98,16 @@ def _make_world(world: Path, settings: DemoSettings) -> None:
           f"preset {settings.preset})")
     generate(world, settings.train_frames, settings.seed, val_frames=settings.val_frames, preset=settings.preset,
              overwrite=True, progress=True)
+
+
+def _create_infos(config: Config) -> None:
+    from ssal.data.create_infos import create_infos
+    from ssal.data.datasets import dataset_from_config
+
+    reader = dataset_from_config(config.data)
+    if reader.info_path("train") is None or reader.info_path("val") is None:
+        _step("writing info files")
+        create_infos(reader, ["train", "val"])
 
 
 def _step(message: str) -> None:
