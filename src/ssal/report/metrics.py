@@ -7,6 +7,8 @@ the headline is the class mean of 3-D AP at 40 recall positions, moderate (the p
 
 from __future__ import annotations
 
+from ssal.eval.metrics_file import METADATA_KEY
+
 __all__ = ["headline", "per_class_rows", "HEADLINE_NAMES"]
 
 HEADLINE_NAMES = {"kitti": "3D AP R40 moderate (mean over classes)", "waymo": "LEVEL_2 APH (mean over classes)"}
@@ -25,7 +27,7 @@ def headline(metrics: dict, data_format: str) -> dict:
 
 def per_class_rows(metrics: dict, data_format: str) -> tuple[list[str], list[list]]:
     """A table of ``metrics``: header and one row per class (and the mean)."""
-    names = [k for k in metrics if k not in ("mean", "loose")] + ["mean"]
+    names = [k for k in metrics if k not in ("mean", "loose", "by_tag", METADATA_KEY)] + ["mean"]
     if data_format == "waymo":
         header = ["class", "L1 AP", "L1 APH", "L2 AP", "L2 APH"]
         rows = [[n] + [metrics[n][lv][m] for lv in ("LEVEL_1", "LEVEL_2") for m in ("AP", "APH")] for n in names]
