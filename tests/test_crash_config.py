@@ -54,3 +54,29 @@ def test_data_info_fails_on_a_truncated_point_file_like_every_reader(kitti_sampl
     assert ssal(["data", "info", "--format", "kitti", "--root", str(root)]) == 1
     error = capsys.readouterr().err
     assert error.startswith(f"error: {scan}: size 1001 bytes is not a multiple of 16") and error.count("\n") == 1
+
+
+def test_a_full_disk_anywhere_in_a_command_is_one_line(monkeypatch, capsys):
+    import errno
+
+    from ssal.active.ledger import Ledger
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/run/pool_outputs/boxes.npy")
+
+    monkeypatch.setattr(Ledger, "load", full)
+    assert ssal(["ledger", "show", "ledger.json"]) == 1
+    assert capsys.readouterr().err == "error: /data/run/pool_outputs/boxes.npy: No space left on device\n"
+
+
+def test_other_os_errors_keep_their_traceback(monkeypatch):
+    import errno
+
+    from ssal.active.ledger import Ledger
+
+    def broken(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(Ledger, "load", broken)
+    with pytest.raises(OSError, match="Input/output error"):
+        ssal(["ledger", "show", "ledger.json"])

@@ -197,3 +197,10 @@ def test_steps_the_float16_loss_scaler_skips_are_counted(tmp_path):
     assert state.skipped_steps == 1 and state.nonfinite_streak == 0  # an overflow is not a divergence
     assert run.precision.scaler.get_scale() < 2.0**10
     assert read_checkpoint(tmp_path / "ckpt" / "latest.pth")["skipped_steps"] == 1
+
+
+def test_under_float16_a_diverged_loss_still_stops_the_run(tmp_path):
+    run = trainer(tmp_path, config(max_nonfinite_steps=2), [*default_hooks(config()), NanFrom(4)])
+    run.precision.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    with pytest.raises(SsalError, match="2 steps in a row up to step 5"):
+        run.train()

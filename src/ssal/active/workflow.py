@@ -157,6 +157,8 @@ def _source(config, ckpt, outputs, round_index: int, ckpt_flag: str, outputs_fla
     """Open and check a model's checkpoint or saved outputs (nothing is computed yet)."""
     if outputs:
         saved = PoolOutputs.open(outputs)
+        if ckpt and not Path(ckpt).is_file():
+            raise SsalError("checkpoint file not found", ckpt)
         check_outputs_round(saved, round_index, file_sha256(ckpt) if ckpt else None)
         return _Source(outputs=saved)
     if not ckpt:
@@ -182,6 +184,7 @@ def check_outputs_round(outputs: PoolOutputs, round_index: int, checkpoint_sha25
 
 
 def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file, read in 4 MB blocks (a checkpoint's identity, whatever its path)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 22), b""):

@@ -302,10 +302,13 @@ class Trainer:
         """After a skipped step: stop the run once the loss has been non-finite for ``max_nonfinite_steps``
         steps in a row (a diverged run would otherwise skip every step to the end and report success).
 
-        Under float16 a skip with a finite loss is the scaler finding its scale, not a divergence."""
-        if self.precision.scaler.is_enabled() and bool(torch.isfinite(loss.detach())):
-            self.state.nonfinite_streak = 0
-            return
+        Under float16 a skip with a finite loss (on every rank: the ranks must decide alike) is the scaler finding
+        its scale, not a divergence."""
+        if self.precision.scaler.is_enabled():
+            bad = self.dist.mean_over_ranks({"nonfinite": float(not bool(torch.isfinite(loss.detach())))})
+            if bad["nonfinite"] == 0.0:
+                self.state.nonfinite_streak = 0
+                return
         self.state.nonfinite_streak += 1
         if self.state.nonfinite_streak < self.config.max_nonfinite_steps:
             return
