@@ -189,6 +189,19 @@ def test_a_frames_mc_dropout_value_does_not_depend_on_its_batch(trained, scenes)
     assert any(not torch.allclose(moved[i], f) for i, f in values[0].items() if i in moved)  # each pass draws anew
 
 
+def test_training_and_inference_see_the_same_points(scenes):
+    model = build_detector(load_model_config(TINY_YAML, ["model.vfe.max_points_per_pillar=4"]), seed=0)
+    seen = []
+    model.vfe.register_forward_pre_hook(lambda module, args: seen.append(args[0].points))
+    model.train()
+    model(scenes)
+    model.eval()
+    with torch.no_grad():
+        model(scenes)
+    assert len(seen[0]) < len(scenes["points"])  # the cap is at work
+    assert torch.equal(seen[0], seen[1])
+
+
 def test_empty_frames_one_point_frames_and_frames_without_boxes(scenes):
     model = build_detector(TINY, seed=0)
     outside = torch.tensor([[0, -5.0, 0.0, 0.0, 0.1], [0, 10.0, 50.0, 0.0, 0.1]])  # frame 0: nothing in range

@@ -15,6 +15,7 @@ from ssal.models.anchors import anchors_per_location, generate_anchors
 from ssal.models.box_coder import CODE_SIZE, add_sin_difference, decode_boxes
 from ssal.models.config import ModelConfig
 from ssal.models.losses import direction_loss, sigmoid_focal_loss, weighted_smooth_l1
+from ssal.models.pointwise import Conv1x1
 from ssal.models.target_assigner import AnchorTargets, TargetAssigner
 
 
@@ -43,7 +44,7 @@ class AnchorHead(nn.Module):
         # One 1x1 conv for the three outputs (a single pass over the map is about twice as fast on CPU as three);
         # its channels are (anchor, [class logits, box residuals, direction logits]).
         self.per_anchor = self.num_classes + CODE_SIZE + self.num_dir_bins
-        self.conv = nn.Conv2d(in_channels, self.num_anchors * self.per_anchor, 1)
+        self.conv = Conv1x1(in_channels, self.num_anchors * self.per_anchor)
         weight = self.conv.weight.view(self.num_anchors, self.per_anchor, -1)
         bias = self.conv.bias.view(self.num_anchors, self.per_anchor)
         with torch.no_grad():

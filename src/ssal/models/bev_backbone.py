@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from ssal.models.config import BevBackboneConfig
+from ssal.models.pointwise import ConvTranspose1x1
 
 
 def _conv_bn_relu(cin: int, cout: int, stride: int, momentum: float) -> list[nn.Module]:
@@ -29,8 +30,10 @@ class BevBackbone(nn.Module):
             for _ in range(n):
                 layers += _conv_bn_relu(cout, cout, 1, bn_momentum)
             self.blocks.append(nn.Sequential(*layers))
+            upsample = ConvTranspose1x1(cout, up_out, bias=False) if up == 1 else \
+                nn.ConvTranspose2d(cout, up_out, up, stride=up, bias=False)
             self.deblocks.append(nn.Sequential(
-                nn.ConvTranspose2d(cout, up_out, up, stride=up, bias=False),
+                upsample,
                 nn.BatchNorm2d(up_out, eps=1e-3, momentum=bn_momentum), nn.ReLU()))
             cin = cout
         self.out_channels = sum(cfg.num_upsample_filters)
