@@ -196,3 +196,13 @@ def test_headings_are_not_given_away_by_position():
     assert (across > 0.5).mean() > 0.2  # more than a fifth of the cars at more than 30 degrees to the road
     for side in (-1, 1):  # parked on either side, both ways round
         assert 0.12 < np.mean(np.asarray(facing[side]) > 0) < 0.85
+
+
+def test_show_draws_a_drive_and_names_a_missing_tag(dataset, tmp_path, capsys):
+    from ssal.cli import main
+
+    picture = tmp_path / "drive.png"
+    assert main(["synth", "show", "--root", str(dataset), "--drive", "val-0001", "--png", str(picture)]) == 0
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["synth", "show", "--root", str(dataset), "--tags", "no_such_tag", "--png", str(picture)]) == 1
+    assert capsys.readouterr().err.startswith("error: --tags: no frame carries the tag 'no_such_tag'")
