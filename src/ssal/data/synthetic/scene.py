@@ -566,8 +566,7 @@ def _seated_people(layout: _Layout, style: Style, rng: np.random.Generator) -> N
         for offset in (-0.5, 0.5):
             if rng.random() < 0.35:
                 dims, parts = A.person_sitting(rng)
-                x_shift = -side * 0.1
-                layout.add_on_road(dims, parts, s + offset, l + x_shift, turn=facing, name="Person_sitting",
+                layout.add_on_road(dims, parts, s + offset, l - side * 0.1, turn=facing, name="Person_sitting",
                                    check=False)
     if rng.random() < 0.15:
         side = float(rng.choice((-1.0, 1.0)))
@@ -651,7 +650,7 @@ def _construction_zone(layout: _Layout, rng: np.random.Generator) -> None:
     lane = side * (road.lanes * road.lane_width - road.lane_width / 2)
     inner = lane - side * road.lane_width / 2
     for s in np.arange(start, start + length, 2.5):  # cones on the lane line
-        layout.add_on_road((0.4, 0.4, 0.75), [part_cone()], float(s), inner, margin=0.0)
+        layout.add_on_road((0.4, 0.4, 0.75), [_cone()], float(s), inner, margin=0.0)
     for s in (start - 1.0, start + length + 1.0):  # barriers across the lane
         dims, parts = A.wall(road.lane_width * 0.8, 1.0, 0.1, reflectance=A.RETRO, dropout=0.3)
         layout.add_on_road(dims, parts, s, lane, turn=math.pi / 2, margin=0.0)
@@ -660,13 +659,13 @@ def _construction_zone(layout: _Layout, rng: np.random.Generator) -> None:
     layout.add_on_road(dims, parts, start + length / 2, lane, turn=rng.normal(0, 0.05), name=name, margin=0.3,
                        tags="construction_zone")
     for _ in range(int(rng.integers(2, 5))):
-        dims, parts = A.sample_size("Pedestrian", rng), None
+        dims = A.sample_size("Pedestrian", rng)
         parts = A.pedestrian(rng, dims, vest=True)[1]
         layout.add_on_road(dims, parts, float(rng.uniform(start, start + length)), lane + rng.normal(0, 0.8),
                            turn=float(rng.uniform(-math.pi, math.pi)), name="Pedestrian", margin=0.1,
                            speed=float(rng.uniform(0.0, 0.8)), tags="construction_zone")
 
 
-def part_cone() -> tuple:
+def _cone() -> tuple:
     """A traffic cone: a narrow cylinder banded with retro-reflective foil."""
     return solid_part(CYLINDER, (0.0, 0.0, 0.375), (0.15, 0.15, 0.375), reflectance=A.RETRO, dropout=0.2)
