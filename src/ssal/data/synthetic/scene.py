@@ -50,7 +50,7 @@ class Style:
 
 STYLES = {
     "residential": Style("residential", (1, 1), (2.75, 3.3), 0.7, (0.2, 0.6), 0.8, 0.5, 0.33, 0.05, 0.15,
-                         (1.5, 3.0), (1.0, 7.0), (4.5, 10.0), (1.0, 6.0), 14.0, 0.13, 0.8),
+                         (1.5, 3.0), (1.0, 7.0), (4.5, 10.0), (1.0, 6.0), 20.0, 0.13, 0.8),
     "city": Style("city", (1, 2), (3.0, 3.5), 0.5, (0.2, 0.65), 1.6, 1.3, 0.9, 0.15, 0.35, (2.5, 4.5), (0.0, 1.5),
                   (8.0, 24.0), (0.0, 3.0), 8.0, 0.19, 0.1),
     "highway": Style("highway", (2, 3), (3.5, 3.75), 0.03, (0.1, 0.4), 1.5, 0.0, 0.05, 0.0, 0.0, (0.0, 0.0),
@@ -299,6 +299,8 @@ def _buildings(layout: _Layout, style: Style, cross_s: float | None, rng: np.ran
                 layout.add_on_road(dims, parts, centre, side * offset, check=True, margin=0.0)
                 if setback > 1.5 and rng.random() < style.yards:
                     _front_yard(layout, side, centre, length, setback, rng)
+                if gap > 2.5 and rng.random() < style.yards:  # a garden between two houses: trees, shrubs
+                    _garden(layout, side, s + length + gap / 2, gap, _outer_edge(road) + setback, rng)
             s += length + gap
 
 
@@ -330,6 +332,13 @@ def _tree_line(layout: _Layout, side: int, centre: float, length: float, setback
         dims, parts = A.tree(rng)
         layout.add_on_road(dims, parts, float(s), side * (_outer_edge(layout.road) + setback + rng.uniform(0, 6)),
                            margin=-0.5)
+
+
+def _garden(layout: _Layout, side: int, s: float, gap: float, edge: float, rng) -> None:
+    for _ in range(int(rng.integers(1, 4))):
+        dims, parts = A.tree(rng) if rng.random() < 0.5 else A.bush(rng)
+        layout.add_on_road(dims, parts, s + float(rng.uniform(-gap / 3, gap / 3)),
+                           side * (edge + float(rng.uniform(1.0, 10.0))), margin=-0.5)
 
 
 def _front_yard(layout: _Layout, side: int, centre: float, length: float, setback: float, rng) -> None:
