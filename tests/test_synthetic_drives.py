@@ -180,7 +180,7 @@ def test_headings_are_not_given_away_by_position():
     """Across scenes, cars stand at all angles to the road (parking bays, intersections, cars pulling out), and
     on either side of the road both headings along it occur."""
     across, facing = [], {-1: [], 1: []}
-    for seed in range(40):
+    for seed in range(60):
         scene = sample_scene(np.random.default_rng(seed))
         cars = scene.actors.box[scene.actors.name == "Car"]
         s, l = scene.road.to_road(cars[:, 0], cars[:, 1])
@@ -196,3 +196,13 @@ def test_headings_are_not_given_away_by_position():
     assert (across > 0.5).mean() > 0.2  # more than a fifth of the cars at more than 30 degrees to the road
     for side in (-1, 1):  # parked on either side, both ways round
         assert 0.12 < np.mean(np.asarray(facing[side]) > 0) < 0.85
+
+
+def test_show_draws_a_drive_and_names_a_missing_tag(dataset, tmp_path, capsys):
+    from ssal.cli import main
+
+    picture = tmp_path / "drive.png"
+    assert main(["synth", "show", "--root", str(dataset), "--drive", "val-0001", "--png", str(picture)]) == 0
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["synth", "show", "--root", str(dataset), "--tags", "no_such_tag", "--png", str(picture)]) == 1
+    assert capsys.readouterr().err.startswith("error: --tags: no frame carries the tag 'no_such_tag'")

@@ -82,6 +82,8 @@ def run_generate(args: argparse.Namespace) -> int:
     print(f"wrote {summary.frames} frames ({args.frames} train, {args.val_frames} val) to {args.out}")
     print(f"  {summary.points / summary.frames:,.0f} points per frame; labelled boxes: {boxes}")
     print(f"  {summary.seconds:.1f} s, {summary.frames_per_second:.1f} frames/s")
+    tags = ", ".join(f"{tag} {frames} ({objects})" for tag, (frames, objects) in summary.tags.items()) or "none"
+    print(f"  rare tags, frames (objects): {tags}")
     print(f"  tags per frame and object in {args.out}/synth_tags.json")
     return 0
 

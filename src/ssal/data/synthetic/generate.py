@@ -34,7 +34,7 @@ from ssal.data.synthetic.presets import Preset, get_preset
 from ssal.data.synthetic.scene import FRONT, Scene, sample_scene, sample_situations
 from ssal.data.synthetic.sensor import Lidar, Scan
 from ssal.data.synthetic.sequence import drop_colliding, plan_motion, scene_at
-from ssal.data.synthetic.tags import frame_tags, write_tags
+from ssal.data.synthetic.tags import frame_tags, tag_counts, write_tags
 from ssal.data.synthetic.weather import rain
 
 SPLIT_CODES = {"train": 0, "val": 1}
@@ -71,11 +71,6 @@ def plan_drives(frames: int, val_frames: int, per_drive: int) -> list[Drive]:
 def drive_seed(seed: int, drive: Drive, frame: int | None = None) -> np.random.SeedSequence:
     key = [seed, SPLIT_CODES[drive.split], drive.number]
     return np.random.SeedSequence(key if frame is None else key + [frame + 1])
-
-
-def frame_rng(seed: int, index: int) -> np.random.Generator:
-    """A generator for ``(seed, index)`` (kept for tools that draw per-frame randomness of their own)."""
-    return np.random.default_rng(np.random.SeedSequence([seed, index]))
 
 
 def frame_id(index: int) -> str:
@@ -118,15 +113,6 @@ class Synthesizer:
             scan_rng, noise_rng = (np.random.default_rng(s) for s in drive_seed(seed, drive, k).spawn(2))
             yield self._frame(scene_at(scene, motion, k), drive, k, situations, scan_rng, noise_rng)
 
-    def frame(self, seed: int, index: int, frames_per_drive: int | None = None) -> SyntheticFrame:
-        """Frame ``index`` of a training set made with ``seed`` (the frames of its drive up to it are made too)."""
-        per_drive = frames_per_drive or self.preset.frames_per_drive
-        drive = Drive("train", index // per_drive, index - index % per_drive, per_drive)
-        for k, frame in enumerate(self.drive(seed, drive)):
-            if drive.first + k == index:
-                return frame
-        raise AssertionError("unreachable")
-
     def _frame(self, scene: Scene, drive: Drive, k: int, situations: tuple[str, ...], rng: np.random.Generator,
                noise_rng: np.random.Generator) -> SyntheticFrame:
         rotation = scene.ego_pose[:3, :3]
@@ -167,6 +153,7 @@ class Summary:
     points: int  # all points written
     boxes: dict[str, int]  # labelled objects per class (DontCare apart)
     seconds: float
+    tags: dict[str, tuple[int, int]] = field(default_factory=dict)  # per tag: frames, objects carrying it
 
     @property
     def frames_per_second(self) -> float:
@@ -214,7 +201,7 @@ def generate(out: str | os.PathLike, frames: int, seed: int, val_frames: int = 0
                                        "val_drives": sum(d.split == "val" for d in drives),
                                        "label_noise": bool(label_noise)})
     return Summary(frames=total, points=points, boxes=dict(sorted(counts.items())),
-                   seconds=time.perf_counter() - started)
+                   seconds=time.perf_counter() - started, tags=tag_counts(tags))
 
 
 def _make_drive(job: tuple[str, str, int, Drive, bool], synthesizer: Synthesizer | None = None

@@ -50,13 +50,13 @@ class Style:
 
 STYLES = {
     "residential": Style("residential", (1, 1), (2.75, 3.3), 0.7, (0.2, 0.6), 0.8, 0.5, 0.33, 0.05, 0.15,
-                         (1.5, 3.0), (1.0, 7.0), (4.5, 10.0), (1.0, 6.0), 14.0, 0.08, 0.8),
+                         (1.5, 3.0), (1.0, 7.0), (4.5, 10.0), (1.0, 6.0), 20.0, 0.13, 0.8),
     "city": Style("city", (1, 2), (3.0, 3.5), 0.5, (0.2, 0.65), 1.6, 1.3, 0.9, 0.15, 0.35, (2.5, 4.5), (0.0, 1.5),
-                  (8.0, 24.0), (0.0, 3.0), 8.0, 0.12, 0.1),
+                  (8.0, 24.0), (0.0, 3.0), 8.0, 0.19, 0.1),
     "highway": Style("highway", (2, 3), (3.5, 3.75), 0.03, (0.1, 0.4), 1.5, 0.0, 0.05, 0.0, 0.0, (0.0, 0.0),
-                     (5.0, 25.0), (4.0, 12.0), (10.0, 50.0), 16.0, 0.2, 0.0),
+                     (5.0, 25.0), (4.0, 12.0), (10.0, 50.0), 16.0, 0.3, 0.0),
     "campus": Style("campus", (1, 1), (3.0, 3.5), 0.3, (0.2, 0.6), 0.5, 2.5, 2.1, 0.3, 0.1, (3.0, 6.0), (3.0, 12.0),
-                    (6.0, 15.0), (4.0, 15.0), 16.0, 0.05, 0.5),
+                    (6.0, 15.0), (4.0, 15.0), 16.0, 0.08, 0.5),
 }
 STYLE_WEIGHTS = {"residential": 0.45, "city": 0.30, "highway": 0.13, "campus": 0.12}
 
@@ -299,6 +299,8 @@ def _buildings(layout: _Layout, style: Style, cross_s: float | None, rng: np.ran
                 layout.add_on_road(dims, parts, centre, side * offset, check=True, margin=0.0)
                 if setback > 1.5 and rng.random() < style.yards:
                     _front_yard(layout, side, centre, length, setback, rng)
+                if gap > 2.5 and rng.random() < style.yards:  # a garden between two houses: trees, shrubs
+                    _garden(layout, side, s + length + gap / 2, gap, _outer_edge(road) + setback, rng)
             s += length + gap
 
 
@@ -330,6 +332,13 @@ def _tree_line(layout: _Layout, side: int, centre: float, length: float, setback
         dims, parts = A.tree(rng)
         layout.add_on_road(dims, parts, float(s), side * (_outer_edge(layout.road) + setback + rng.uniform(0, 6)),
                            margin=-0.5)
+
+
+def _garden(layout: _Layout, side: int, s: float, gap: float, edge: float, rng) -> None:
+    for _ in range(int(rng.integers(1, 4))):
+        dims, parts = A.tree(rng) if rng.random() < 0.5 else A.bush(rng)
+        layout.add_on_road(dims, parts, s + float(rng.uniform(-gap / 3, gap / 3)),
+                           side * (edge + float(rng.uniform(1.0, 10.0))), margin=-0.5)
 
 
 def _front_yard(layout: _Layout, side: int, centre: float, length: float, setback: float, rng) -> None:
@@ -399,7 +408,7 @@ def _turn_lamp(row: tuple, side: int) -> tuple:
 def _vehicle(rng: np.random.Generator, heavy: float, allow_tram: bool = False) -> str:
     if rng.random() >= heavy:
         return "Car"
-    kinds, p = ("Van", "Truck", "Misc", "Tram"), [0.55, 0.25, 0.12, 0.08 if allow_tram else 0.0]
+    kinds, p = ("Van", "Truck", "Misc", "Tram"), [0.5, 0.28, 0.17, 0.3 if allow_tram else 0.0]
     p = np.asarray(p) / sum(p)
     return kinds[rng.choice(4, p=p)]
 
@@ -425,14 +434,14 @@ def _parked_rows(layout: _Layout, style: Style, density: float, cross_s, rng: np
         lateral = side * (road.lanes * road.lane_width + road.parking_width / 2)
         s = start
         while s < min(end, layout.front):
-            name = _vehicle(rng, 0.12)
+            name = _vehicle(rng, 0.19)
             dims, parts = _build(name, rng, layout)
             gap = float(rng.uniform(0.6, 2.5))
             centre = s + dims[0] / 2
             near_cross = cross_s is not None and abs(centre - cross_s) < 8.0
             if rng.random() < fill and not near_cross:
                 with_traffic = 0.0 if side < 0 else math.pi
-                turn = with_traffic if rng.random() < 0.8 else with_traffic + math.pi
+                turn = with_traffic if rng.random() < 0.75 else with_traffic + math.pi
                 shift, speed = 0.0, 0.0
                 if name == "Car" and rng.random() < PULLING_OUT:  # nose out into the lane, about to leave
                     angle = float(rng.uniform(0.25, 0.6))
@@ -566,8 +575,7 @@ def _seated_people(layout: _Layout, style: Style, rng: np.random.Generator) -> N
         for offset in (-0.5, 0.5):
             if rng.random() < 0.35:
                 dims, parts = A.person_sitting(rng)
-                x_shift = -side * 0.1
-                layout.add_on_road(dims, parts, s + offset, l + x_shift, turn=facing, name="Person_sitting",
+                layout.add_on_road(dims, parts, s + offset, l - side * 0.1, turn=facing, name="Person_sitting",
                                    check=False)
     if rng.random() < 0.15:
         side = float(rng.choice((-1.0, 1.0)))
@@ -599,58 +607,59 @@ def _stage_situations(layout: _Layout, style: Style, cross_s, rng: np.random.Gen
     situations = layout.situations
     if "construction_zone" in situations:
         _construction_zone(layout, rng)
-    if "children_group" in situations:
+    if "children_group" in situations:  # on the sidewalk: walking along it together, or waiting at the kerb
         side = float(rng.choice((-1.0, 1.0)))
         s = float(rng.uniform(8.0, 35.0))
-        crossing = rng.random() < 0.4
+        waiting = rng.random() < 0.4
+        heading = float(rng.choice((0.0, math.pi)))
         for _ in range(int(rng.integers(4, 9))):
             dims, parts = _person(rng, child=True)
-            if crossing:
-                l, turn = float(rng.uniform(-road.half_width, road.half_width)), side * math.pi / 2
+            if waiting:
+                l, turn, speed = side * (road.half_width + float(rng.uniform(0.3, 1.2))), -side * math.pi / 2, 0.0
             else:
                 l = side * (road.half_width + float(rng.uniform(0.3, max(0.6, road.sidewalk_width - 0.3))))
-                turn = float(rng.choice((0.0, math.pi)))
-            layout.add_on_road(dims, parts, s + float(rng.normal(0, 1.5)), l, turn=turn + rng.normal(0, 0.3),
-                               name="Pedestrian", speed=float(rng.uniform(0.6, 1.4)), margin=0.05,
-                               tags="children_group,child")
-    if "cyclist_among_parked" in situations:  # parked cars with cyclists riding in the gaps of the row
+                turn, speed = heading, float(rng.uniform(0.8, 1.2))
+            layout.add_on_road(dims, parts, s + float(rng.normal(0, 1.5)), l, turn=turn + rng.normal(0, 0.2),
+                               name="Pedestrian", speed=speed, margin=0.05, tags="children_group,child")
+    if "cyclist_among_parked" in situations:  # a parked row with cyclists waiting in its gaps to pull out
         side = -1.0
         lateral = side * (road.lanes * road.lane_width + road.parking_width / 2)
         s = float(rng.uniform(5.0, 15.0))
         for k in range(int(rng.integers(6, 10))):
             if k % 3 == 1:
                 dims, parts = _build("Cyclist", rng)
-                layout.add_on_road(dims, parts, s + dims[0] / 2, lateral + rng.normal(0, 0.2), turn=rng.normal(0, 0.1),
-                                   name="Cyclist", speed=float(rng.uniform(2, 5)), margin=0.05,
+                layout.add_on_road(dims, parts, s + dims[0] / 2, lateral + rng.normal(0, 0.2),
+                                   turn=float(rng.uniform(0.0, 0.5)), name="Cyclist", margin=0.05,
                                    tags="cyclist_among_parked")
             else:
                 dims, parts = _build("Car", rng, layout)
                 layout.add_on_road(dims, parts, s + dims[0] / 2, lateral + rng.normal(0, 0.1),
                                    turn=float(rng.choice((0.0, math.pi), p=(0.8, 0.2))), name="Car", margin=0.05)
             s += dims[0] + float(rng.uniform(0.8, 2.0))
-    if "car_behind_truck" in situations:  # a truck in the lane ahead, a car half hidden just beyond it
+    if "car_behind_truck" in situations:  # a truck parked at the kerb ahead, a car parked just beyond it
+        side = float(rng.choice((-1.0, 1.0)))
         dims, parts = _build("Truck", rng)
-        s = float(rng.uniform(10.0, 25.0))
-        lane = road.lane_centre(int(rng.integers(-road.lanes, road.lanes)))
-        turn = 0.0 if lane < 0 else math.pi
-        if layout.add_on_road(dims, parts, s, lane, turn=turn, name="Truck", margin=0.3):
+        s = float(rng.uniform(12.0, 30.0))
+        lateral = side * (road.lanes * road.lane_width + dims[1] / 2 + 0.2)
+        turn = 0.0 if side < 0 else math.pi
+        if layout.add_on_road(dims, parts, s, lateral, turn=turn, name="Truck", margin=0.3):
             car_dims, car_parts = _build("Car", rng, layout)
-            offset = float(rng.choice((-1.0, 1.0))) * float(rng.uniform(0.6, 1.2))
-            layout.add_on_road(car_dims, car_parts, s + dims[0] / 2 + car_dims[0] / 2 + float(rng.uniform(1.0, 4.0)),
-                               lane + offset, turn=turn + rng.normal(0, 0.05), name="Car", margin=0.1,
+            inward = -side * float(rng.uniform(0.3, 0.9))  # peeking out a little towards the road
+            layout.add_on_road(car_dims, car_parts, s + dims[0] / 2 + car_dims[0] / 2 + float(rng.uniform(0.8, 3.0)),
+                               lateral + inward, turn=turn + rng.normal(0, 0.05), name="Car", margin=0.1,
                                tags="car_behind_truck")
 
 
 def _construction_zone(layout: _Layout, rng: np.random.Generator) -> None:
-    """Road works in the outer lane ahead: a line of cones and barriers, a truck or a trailer, workers in
-    reflective vests."""
+    """Road works in the outer oncoming lane ahead (never the ego car's own): a line of cones and barriers, a truck
+    or a trailer, workers in reflective vests."""
     road = layout.road
-    side = float(rng.choice((-1.0, 1.0)))
+    side = 1.0
     start, length = float(rng.uniform(10.0, 30.0)), float(rng.uniform(15.0, 35.0))
     lane = side * (road.lanes * road.lane_width - road.lane_width / 2)
     inner = lane - side * road.lane_width / 2
     for s in np.arange(start, start + length, 2.5):  # cones on the lane line
-        layout.add_on_road((0.4, 0.4, 0.75), [part_cone()], float(s), inner, margin=0.0)
+        layout.add_on_road((0.4, 0.4, 0.75), [_cone()], float(s), inner, margin=0.0)
     for s in (start - 1.0, start + length + 1.0):  # barriers across the lane
         dims, parts = A.wall(road.lane_width * 0.8, 1.0, 0.1, reflectance=A.RETRO, dropout=0.3)
         layout.add_on_road(dims, parts, s, lane, turn=math.pi / 2, margin=0.0)
@@ -659,13 +668,13 @@ def _construction_zone(layout: _Layout, rng: np.random.Generator) -> None:
     layout.add_on_road(dims, parts, start + length / 2, lane, turn=rng.normal(0, 0.05), name=name, margin=0.3,
                        tags="construction_zone")
     for _ in range(int(rng.integers(2, 5))):
-        dims, parts = A.sample_size("Pedestrian", rng), None
+        dims = A.sample_size("Pedestrian", rng)
         parts = A.pedestrian(rng, dims, vest=True)[1]
         layout.add_on_road(dims, parts, float(rng.uniform(start, start + length)), lane + rng.normal(0, 0.8),
                            turn=float(rng.uniform(-math.pi, math.pi)), name="Pedestrian", margin=0.1,
                            speed=float(rng.uniform(0.0, 0.8)), tags="construction_zone")
 
 
-def part_cone() -> tuple:
+def _cone() -> tuple:
     """A traffic cone: a narrow cylinder banded with retro-reflective foil."""
     return solid_part(CYLINDER, (0.0, 0.0, 0.375), (0.15, 0.15, 0.375), reflectance=A.RETRO, dropout=0.2)

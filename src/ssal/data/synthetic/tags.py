@@ -28,6 +28,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ssal.atomic import atomic_write_text
+
 
 __all__ = ["TAGS_FILE", "frame_tags", "tag_counts", "write_tags"]
 
@@ -51,7 +53,7 @@ def frame_tags(scene, labels, drive: str, split: str, index_in_drive: int, situa
 def write_tags(root: Path, frames: dict[str, dict]) -> Path:
     path = Path(root) / TAGS_FILE
     document = {"format": FORMAT, "version": VERSION, "frames": dict(sorted(frames.items()))}
-    path.write_text(json.dumps(document, sort_keys=True, separators=(",", ":")) + "\n")
+    atomic_write_text(path, json.dumps(document, sort_keys=True, separators=(",", ":")) + "\n")
     return path
 
 

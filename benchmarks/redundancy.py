@@ -1,0 +1,49 @@
+"""How redundant a pool is, as a detector sees it: the median over frames of the best cosine similarity of a
+frame's mean RoI feature to any other frame's.
+
+    python benchmarks/redundancy.py --config configs/synthetic/cpu.yaml --ckpt RUN/ckpt/latest.pth \\
+        --data-root DATA [--split train] [--max-frames 500]
+
+Frames of one drive look alike, so a world made of drives (issue 12) should score higher than one of independent
+snapshots, with the same detector. Frames without a predicted box are left out (they have no RoI feature).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from ssal.config import load_config
+from ssal.data.datasets import dataset_from_config
+from ssal.pipeline.prediction import load_detector, predict_frames
+
+
+def best_similarities(features: np.ndarray) -> np.ndarray:
+    """(F,) for F frame features (F, D): each frame's highest cosine similarity to another frame."""
+    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
+    return similarity.max(axis=1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--ckpt", required=True)
+    parser.add_argument("--data-root", required=True)
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--max-frames", type=int, default=500)
+    args = parser.parse_args()
+    config = load_config(args.config, [f"data.root={args.data_root}"])
+    reader = dataset_from_config(config.data)
+    infos = reader.infos(args.split)[: args.max_frames]
+    predictions = predict_frames(config, load_detector(config, args.ckpt), reader, infos)
+    features = np.stack([p["roi_features"].mean(axis=0) for p in predictions if len(p.get("roi_features", ()))])
+    best = best_similarities(features.astype(np.float64))
+    print(f"{len(best)} of {len(infos)} frames with boxes; best cosine similarity to another frame: "
+          f"median {np.median(best):.4f}, quartiles {np.quantile(best, 0.25):.4f} / {np.quantile(best, 0.75):.4f}")
+
+
+if __name__ == "__main__":
+    main()
