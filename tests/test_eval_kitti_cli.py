@@ -46,12 +46,13 @@ def test_prints_the_table_and_writes_json(folders, tmp_path, capsys):
     assert "loose" in saved
 
 
-def test_a_missing_result_file_means_no_detections_and_is_reported(folders, capsys):
+def test_a_missing_result_file_means_no_detections_and_is_reported(folders, tmp_path, capsys):
     gt, pred = folders
     (pred / "000002.txt").unlink()
-    assert run("--gt", gt, "--pred", pred) == 0
+    assert run("--gt", gt, "--pred", pred, "--json", tmp_path / "kitti.json") == 0
     out = capsys.readouterr().out
     assert "1 had no prediction file and count as no detections (000002)" in out
+    assert json.loads((tmp_path / "kitti.json").read_text())["evaluated"]["frames_without_prediction"] == ["000002"]
 
 
 def test_ids_file_selects_frames(folders, tmp_path, capsys):
