@@ -152,3 +152,33 @@ def test_query_runs_the_checkpoint_over_the_pool(trained_run, strategy):
     assert stored.has("mc_boxes") == (strategy == "mc_dropout")
     assert (trained_run / "q" / "partner_outputs").exists() == (strategy == "cal")
     assert len(ledger.rounds) == 2 and sum(ledger.rounds[1].frame_costs()) <= 3
+
+
+def test_query_never_hands_the_model_a_label(trained_run, monkeypatch):
+    """The real `ssal query` path, with both models of CAL's cascade spied on: every batch they receive must hold
+    points and no ground-truth box (the pool's frames have labels on disk, which the oracle reads)."""
+    import ssal.models as models  # (a plain `import ssal.models` would shadow the ssal() helper)
+    from ssal.models import build_detector
+
+    seen: list[str] = []
+
+    def refuse_labels(module, args):
+        batch = args[0]
+        assert batch["gt_boxes"].abs().sum() == 0, f"the model received ground-truth boxes of {batch['frame_ids']}"
+        assert len(batch["points"]) > 0
+        seen.extend(batch["frame_ids"])
+
+    def spied_detector(*args, **kwargs):
+        model = build_detector(*args, **kwargs)
+        model.register_forward_pre_hook(refuse_labels)
+        return model
+
+    monkeypatch.setattr(models, "build_detector", spied_detector)
+    config, ledger_path = trained_run / "run.yaml", trained_run / "ledger.json"
+    assert ssal("ledger", "init", "--config", config, "--budget", 10, "--out", ledger_path) == 0
+    unlabelled = Ledger.load(ledger_path).unlabelled
+    assert sum(Ledger.load(ledger_path).denominator["per_class"].values()) == 18  # labels exist for every frame
+    assert ssal("query", "--config", config, "--ledger", ledger_path, "--ckpt", trained_run / "model.pth",
+                "--partner-ckpt", trained_run / "model.pth", "--strategy", "cal", "--budget", 3,
+                "--out", trained_run / "q") == 0
+    assert sorted(seen) == sorted(unlabelled * 2)  # both models ran over the whole unlabelled pool

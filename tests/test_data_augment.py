@@ -3,6 +3,7 @@ never overlap, and every transform applies the transform it drew (a flip, an ang
 boxes alike, so each point stays inside the box it belonged to."""
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -28,12 +29,16 @@ def database(dataset):
     return build_object_database(frames, ["Car", "Pedestrian", "Cyclist"])
 
 
-def test_database_holds_only_the_labelled_frames_objects(database, dataset):
+def test_database_holds_only_the_labelled_frames_objects(database, dataset, openpcdet_infos):
     assert {s.frame_id for samples in database.objects.values() for s in samples} <= set(LABELLED)
     expected = sum(dataset.read_info(i).annos.count(["Car", "Pedestrian", "Cyclist"]) for i in LABELLED)
     assert len(database) == expected
-    pedestrian = database.objects["Pedestrian"][0]  # frame 000000's pedestrian, 377 points
-    assert pedestrian.frame_id == "000000" and pedestrian.num_points == 377
+    # frame 000000's pedestrian holds as many points as OpenPCDet's create_kitti_infos counted in its box
+    infos = pickle.loads((openpcdet_infos / "kitti_infos_train.pkl").read_bytes())
+    counted = next(f["annos"] for f in infos if f["point_cloud"]["lidar_idx"] == "000000")
+    assert list(counted["name"]) == ["Pedestrian"]
+    pedestrian = database.objects["Pedestrian"][0]
+    assert pedestrian.frame_id == "000000" and pedestrian.num_points == counted["num_points_in_gt"][0]
     assert np.abs(pedestrian.points[:, :3]).max() < 1.0  # stored box-centred
 
 

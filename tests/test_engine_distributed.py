@@ -1,4 +1,6 @@
-"""Distributed training and inference: a real two-process ``torchrun`` job on CPU (gloo)."""
+"""Distributed training and inference: real two-process ``torchrun`` jobs on CPU (gloo): refresh, checkpoints and
+metrics on rank 0, sharded inference, errors on one rank; and, with a model without BatchNorm or Dropout, the same
+parameters as a single process at the same global batch, and exact resume of a two-rank run."""
 
 from __future__ import annotations
 
@@ -105,3 +107,49 @@ def test_a_broken_launch_environment_is_a_one_line_error(monkeypatch, env, where
 
 def test_single_context_picks_the_requested_device():
     assert DistContext.single("cpu").device == torch.device("cpu")
+
+
+# ------------------------------------------------------------------------ parity with a single process
+PARITY = Path(__file__).parent / "helpers" / "engine_parity.py"
+
+
+@pytest.fixture(scope="module")
+def parity_ranks(tmp_path_factory):
+    """``torchrun --nproc_per_node=2 tests/helpers/engine_parity.py OUT``: both ranks' final parameters."""
+    out = tmp_path_factory.mktemp("parity")
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+               f"--master_port={free_port()}", str(PARITY), str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return [torch.load(out / f"rank{rank}.pt", weights_only=False) for rank in range(2)]
+
+
+def test_two_ranks_train_as_one_process_at_the_same_global_batch(parity_ranks, tmp_path):
+    from dataclasses import replace
+
+    from helpers.engine_parity import CONFIG, PER_RANK_BATCH, make_trainer
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        single = make_trainer(tmp_path / "single", None, replace(CONFIG, batch_size=2 * PER_RANK_BATCH))
+        state = single.train()
+    finally:
+        torch.set_num_threads(before)
+    assert parity_ranks[0]["world_size"] == 2
+    assert parity_ranks[0]["steps"][0] == state.global_step == 4 * 40 // 8  # the same number of optimiser steps
+    for name, tensor in single.model.state_dict().items():
+        # DDP averages the two half-batch gradients: the mean over the global batch, up to float rounding
+        torch.testing.assert_close(parity_ranks[0]["whole"][name], tensor, rtol=1e-4, atol=1e-5)
+        assert torch.equal(parity_ranks[0]["whole"][name], parity_ranks[1]["whole"][name])
+    untrained = make_trainer(tmp_path / "untrained", None).model.state_dict()
+    assert any(not torch.allclose(untrained[name], tensor, atol=1e-3)  # training did move the weights
+               for name, tensor in single.model.state_dict().items())
+
+
+def test_a_resumed_two_rank_run_ends_bit_identical_to_an_uninterrupted_one(parity_ranks):
+    for rank in parity_ranks:
+        assert rank["steps"][0] == rank["steps"][1]
+        for name, tensor in rank["whole"].items():
+            assert torch.equal(tensor, rank["resumed"][name]), name

@@ -4,6 +4,7 @@ id lists, and one-line errors for bad input."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -45,12 +46,13 @@ def test_prints_the_table_and_writes_json(folders, tmp_path, capsys):
     assert "loose" in saved
 
 
-def test_a_missing_result_file_means_no_detections_and_is_reported(folders, capsys):
+def test_a_missing_result_file_means_no_detections_and_is_reported(folders, tmp_path, capsys):
     gt, pred = folders
     (pred / "000002.txt").unlink()
-    assert run("--gt", gt, "--pred", pred) == 0
+    assert run("--gt", gt, "--pred", pred, "--json", tmp_path / "kitti.json") == 0
     out = capsys.readouterr().out
     assert "1 had no prediction file and count as no detections (000002)" in out
+    assert json.loads((tmp_path / "kitti.json").read_text())["evaluated"]["frames_without_prediction"] == ["000002"]
 
 
 def test_ids_file_selects_frames(folders, tmp_path, capsys):
@@ -63,11 +65,31 @@ def test_ids_file_selects_frames(folders, tmp_path, capsys):
     assert "1 prediction files have no frame among them" in out
 
 
-def test_angles_beyond_pi_are_accepted(folders, capsys):
-    gt, pred = folders
-    (pred / "000001.txt").write_text(CAR.replace("-1.59", "4.6932") + " 0.9\n")  # -1.59 + 2 pi
-    assert run("--gt", gt, "--pred", pred, "--classes", "Car") == 0
-    assert "2 frames evaluated" in capsys.readouterr().out
+def test_angles_beyond_pi_give_the_same_ap_and_aos_as_wrapped_ones(kitti_sample, tmp_path):
+    """Result files of some tools hold rotation_y and alpha outside [-pi, pi): the same detections, turned by
+    +-2 pi, must score exactly as before (AOS included, which a wrong wrap by pi would halve)."""
+    ids = kitti_sample / "ImageSets" / "val.txt"
+    tables = []
+    for turn in (0.0, 2 * math.pi):
+        pred = tmp_path / f"turned_{turn:.0f}"
+        pred.mkdir()
+        for frame in ids.read_text().split():
+            lines = (kitti_sample / "training" / "label_2" / f"{frame}.txt").read_text().splitlines()
+            rows = [line.split() for line in lines if not line.startswith("DontCare")]
+            for k, row in enumerate(rows):
+                sign = 1 if k % 2 else -1
+                row[3] = f"{float(row[3]) + sign * turn:.6f}"  # alpha
+                row[14] = f"{float(row[14]) + sign * turn:.6f}"  # rotation_y
+            (pred / f"{frame}.txt").write_text("".join(" ".join(row) + " 0.9\n" for row in rows))
+        assert run("--gt", kitti_sample / "training" / "label_2", "--pred", pred, "--ids", ids,
+                   "--json", tmp_path / f"{turn:.0f}.json") == 0
+        tables.append(json.loads((tmp_path / f"{turn:.0f}.json").read_text()))
+    straight, turned = tables
+    assert straight["Car"]["aos"]["R40"] == pytest.approx([10.0, 30.0, 35.0])  # the devkit's figures, see above
+    for label in ("Car", "Pedestrian", "Cyclist", "mean"):
+        for metric in ("3d", "bev", "2d", "aos"):
+            for setting in ("R11", "R40"):
+                assert turned[label][metric][setting] == pytest.approx(straight[label][metric][setting], abs=1e-6)
 
 
 @pytest.mark.parametrize("line, message", [

@@ -10,12 +10,10 @@ import math
 
 import numpy as np
 import pytest
+from shapely.geometry import Polygon  # a dev dependency: a missing shapely must fail here, never skip
 
 from ssal.data.kitti_label import KittiLabels
 from ssal.eval import evaluate_kitti
-
-shapely = pytest.importorskip("shapely")
-from shapely.geometry import Polygon  # noqa: E402
 
 MIN_HEIGHT, MAX_OCC, MAX_TRUNC = (40, 25, 25), (0, 1, 2), (0.15, 0.3, 0.5)
 THRESHOLD = {"car": 0.7, "pedestrian": 0.5, "cyclist": 0.5}

@@ -1,5 +1,13 @@
 """Waymo AP/APH: perfect and turned-around detections, LEVEL_1/LEVEL_2, Hungarian matching, the AP integral,
-and the cutoff-by-cutoff vectorisation against a plain per-frame, per-cutoff Hungarian reference."""
+and the cutoff-by-cutoff vectorisation against a plain per-frame, per-cutoff Hungarian reference whose precision,
+recall, AP and heading accuracy are written out here, independently of ``ssal.eval``.
+
+Values of Waymo's official metric come from the official code's own unit tests (waymo-research/waymo-open-dataset,
+``waymo_open_dataset/metrics/metrics_utils_test.cc`` at commit 16c6a1a98fa8bb005fdfe798d27e6f3edf98c356 and
+``detection_metrics_test.cc`` at 052f50fa666b62b4f4f3a441d50be74526866880), which assert them against
+``metrics_utils.cc`` / ``detection_metrics.cc``. The metric itself could not be run here: its pip package
+(waymo-open-dataset-tf-*) needs TensorFlow and an older Python than this environment's, and no network is at hand.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +22,6 @@ from ssal.errors import SsalError
 from ssal.eval import evaluate_waymo
 from ssal.eval.waymo import heading_accuracy
 from ssal.eval.waymo_ap import mean_average_precision, precision_recall
-from ssal.eval.waymo_matching import SCORE_CUTOFFS
 from ssal.geometry import boxes_iou3d
 
 VEHICLE = (4.5, 2.0, 1.6)
@@ -124,9 +131,89 @@ def test_average_precision_integral():
     assert precision.tolist() == [1.0, 0.75] and recall.tolist() == [0.0, 0.75]  # recall 0 -> precision 1
 
 
+# ------------------------------------------------------------------------------------- the reference, written out
+CUTOFFS = [k / 100 for k in range(100)] + [1.0]  # Waymo's score cutoffs as OpenPCDet configures them
+
+
+def reference_heading_accuracy(gt_heading: float, pred_heading: float) -> float:
+    """1 for the same heading, 0 for opposite ones, linear in the smallest angle between them."""
+    difference = abs(math.remainder(pred_heading - gt_heading, 2 * math.pi))  # in [0, pi]
+    return 1.0 - difference / math.pi
+
+
+def reference_precision_recall(tp: int, fp: int, fn: int, sum_ha: float | None = None) -> tuple[float, float]:
+    """One cutoff: precision (heading-weighted with ``sum_ha``) and recall; precision is 1 where recall is 0."""
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    if recall == 0:
+        return 1.0, 0.0
+    hits = tp if sum_ha is None else sum_ha
+    return (hits / (tp + fp) if tp + fp else 0.0), recall
+
+
+def reference_ap(points: list[tuple[float, float]], delta: float = 0.05) -> float:
+    """Area under (precision, recall) points the way Waymo integrates them: the best precision per recall, a
+    point (recall 0, precision 1) added; from the highest recall down, precision is the best seen so far; gaps in
+    recall wider than ``delta`` get a point every ``delta``; the recall-0 point then takes its neighbour's
+    precision; trapezoids between consecutive points."""
+    best = {0.0: 1.0}
+    for precision, recall in points:
+        best[recall] = max(best.get(recall, 0.0), precision)
+    walk: list[tuple[float, float]] = []  # (recall, precision), recall falling
+    running = 0.0
+    for recall in sorted(best, reverse=True):
+        while walk and walk[-1][0] - recall > delta + 1e-6:
+            walk.append((walk[-1][0] - delta, running))
+        running = max(running, best[recall])
+        walk.append((recall, running))
+    if len(walk) < 2:
+        return 0.0
+    walk[-1] = (0.0, walk[-2][1])
+    return sum((r0 - r1) * (p0 + p1) / 2 for (r0, p0), (r1, p1) in zip(walk, walk[1:]))
+
+
+def test_the_reference_and_ssal_give_the_official_metrics_own_test_values():
+    # metrics_utils_test.cc, TEST(MetricsUtilsTest, ComputeMeanAveragePrecision): (precisions, recalls, delta, AP)
+    cases = [([0.1], [0.2], 0.05, 0.2 * 0.1),
+             ([0.1, 0.05], [0.2, 1.0], 0.05, 0.05 * 0.8 + 0.1 * 0.2 + (0.1 - 0.05) * 0.5 * 0.05),
+             ([0.1, 0.05], [0.2, 1.0], 1.0, 0.2 * 0.1 + 0.5 * (0.1 + 0.05) * 0.8),
+             ([0.1, 0.0, 0.05], [0.2, 0.4, 1.0], 0.05, 0.05 * 0.8 + 0.1 * 0.2 + (0.1 - 0.05) * 0.5 * 0.05)]
+    for precisions, recalls, delta, official in cases:
+        assert reference_ap(list(zip(precisions, recalls)), delta) == pytest.approx(official, abs=1e-6)
+        assert mean_average_precision(np.array(precisions), np.array(recalls), delta) == pytest.approx(official,
+                                                                                                      abs=1e-6)
+    assert mean_average_precision(np.array([]), np.array([])) == 0.0
+    # TEST(MetricsUtilsTest, ComputeHeadingAccuracy): (ground truth heading, predicted heading, accuracy)
+    for gt_heading, pred_heading, official in [(0.1, -0.1, 1 - 0.2 / math.pi),
+                                               (math.pi - 0.1, -math.pi + 0.1, 1 - 0.2 / math.pi),
+                                               (math.pi, 0.0, 0.0)]:
+        assert reference_heading_accuracy(gt_heading, pred_heading) == pytest.approx(official, abs=1e-6)
+        assert heading_accuracy(np.array([gt_heading]), np.array([pred_heading]))[0] == pytest.approx(official,
+                                                                                                      abs=1e-6)
+
+
+def test_evaluate_waymo_gives_the_official_one_shard_case():
+    """detection_metrics_test.cc, TEST(DetectionMetricsTest, OneShard): a 100 x 1 x 1 m vehicle; predictions of
+    length 90 (IoU 0.9, score 0) and 60 (IoU 0.6, score 0.5); IoU threshold 0.5 (the test's default config); two
+    such frames. The official metric gives mAP 1.0 and APH 1.0 (p(r=1) = 0.5 and 1.0, p(r=0) = 1.0)."""
+    def box(length):
+        return [0.0, 0.0, 0.0, length, 1.0, 1.0, 0.0]
+
+    gt = {"boxes": np.array([box(100.0)]), "names": np.array(["Vehicle"]), "num_points": np.array([100])}
+    pred = {"boxes": np.array([box(90.0), box(60.0)]), "scores": np.array([0.0, 0.5]),
+            "names": np.array(["Vehicle", "Vehicle"])}
+    result = evaluate_waymo([gt, gt], [pred, pred], classes=["Vehicle"], iou_thresholds={"Vehicle": 0.5})
+    assert result["Vehicle"]["LEVEL_2"]["AP"] == pytest.approx(100.0, abs=1e-4)
+    assert result["Vehicle"]["LEVEL_2"]["APH"] == pytest.approx(100.0, abs=1e-4)
+    # ... and one step further: at IoU 0.7 the 60 m prediction is a false positive wherever it is present
+    strict = evaluate_waymo([gt, gt], [pred, pred], classes=["Vehicle"], iou_thresholds={"Vehicle": 0.7})
+    # cutoff 0: TP 2, FP 2 (p 0.5, r 1); cutoffs 0.01..0.5: TP 0 (r 0, p 1); AP = 1 * 0.5 ... see reference_ap
+    expected = reference_ap([(0.5, 1.0), (1.0, 0.0)])
+    assert strict["Vehicle"]["LEVEL_2"]["AP"] == pytest.approx(100 * expected, abs=1e-4)
+
+
 def reference_waymo(gt: list[dict], pred: list[dict], cls: str, threshold: float) -> dict:
     """Per frame and per cutoff: Hungarian matching on the full IoU matrix, counts summed, AP as Waymo."""
-    cutoffs = len(SCORE_CUTOFFS)
+    cutoffs = len(CUTOFFS)
     tp, fp, ha, fn1, fn2 = (np.zeros(cutoffs) for _ in range(5))
     for g, p in zip(gt, pred):
         keep = (np.char.lower(g["names"].astype(str)) == cls) & (g["num_points"] > 0)
@@ -134,25 +221,24 @@ def reference_waymo(gt: list[dict], pred: list[dict], cls: str, threshold: float
         mine = np.char.lower(p["names"].astype(str)) == cls
         pb, scores = p["boxes"][mine], p["scores"][mine].astype(np.float32)
         iou = boxes_iou3d(torch.from_numpy(pb), torch.from_numpy(gb)).numpy().astype(np.float32)
-        for k, cutoff in enumerate(SCORE_CUTOFFS):
-            present = np.flatnonzero(scores >= cutoff)
+        for k, cutoff in enumerate(CUTOFFS):
+            present = np.flatnonzero(scores >= np.float32(cutoff))
             sub = iou[present]
             rows, cols = linear_sum_assignment(np.where(sub >= np.float32(threshold), np.rint(sub * 1e6), 0),
                                                maximize=True) if sub.size else ([], [])
             hits = [(r, c) for r, c in zip(rows, cols) if sub[r, c] >= np.float32(threshold)]
             tp[k] += len(hits)
             fp[k] += len(present) - len(hits)
-            ha[k] += sum(heading_accuracy(gb[[c], 6], pb[[present[r]], 6])[0] for r, c in hits)
+            ha[k] += sum(reference_heading_accuracy(gb[c, 6], pb[present[r], 6]) for r, c in hits)
             matched = np.zeros(len(gb), bool)
             matched[[c for _, c in hits]] = True
             fn1[k] += np.count_nonzero(~matched & (level == 1))
             fn2[k] += np.count_nonzero(~matched)
     out = {}
     for name, fn in (("LEVEL_1", fn1), ("LEVEL_2", fn2)):
-        precision, recall = precision_recall(tp.astype(int), fp.astype(int), fn.astype(int))
-        precision_ha, _ = precision_recall(tp.astype(int), fp.astype(int), fn.astype(int), ha)
-        out[name] = {"AP": 100 * mean_average_precision(precision, recall),
-                     "APH": 100 * mean_average_precision(precision_ha, recall)}
+        plain = [reference_precision_recall(int(tp[k]), int(fp[k]), int(fn[k])) for k in range(cutoffs)]
+        weighted = [reference_precision_recall(int(tp[k]), int(fp[k]), int(fn[k]), ha[k]) for k in range(cutoffs)]
+        out[name] = {"AP": 100 * reference_ap(plain), "APH": 100 * reference_ap(weighted)}
     return out
 
 

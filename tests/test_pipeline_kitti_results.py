@@ -71,6 +71,24 @@ def test_label_to_lidar_box_to_result_line_round_trips(kitti_sample, config, tmp
     assert checked == 41  # every Car, Pedestrian and Cyclist of the 12 frames (grep -c of their label files)
 
 
+# The devkit's difficulty filters (evaluate_object.cpp: MIN_HEIGHT, MAX_OCCLUSION, MAX_TRUNCATION), cumulative.
+MIN_HEIGHT, MAX_OCCLUSION, MAX_TRUNCATION = (40, 25, 25), (0, 1, 2), (0.15, 0.3, 0.5)
+
+
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_the_devkit_figures_follow_from_its_n_over_40_rule(kitti_sample, split):
+    """n valid cars found with one score fill n of the 41 recall slots: R40 = (n - 1) / 40, counted here from the
+    label files with the devkit's own filters, so the figures above are not only pasted."""
+    ids = (kitti_sample / "ImageSets" / f"{split}.txt").read_text().split()
+    rows = [line.split() for i in ids
+            for line in (kitti_sample / "training" / "label_2" / f"{i}.txt").read_text().splitlines()]
+    cars = [(float(r[1]), int(r[2]), float(r[7]) - float(r[5])) for r in rows if r[0] == "Car"]
+    counts = [sum(1 for truncated, occluded, height in cars
+                  if height >= MIN_HEIGHT[d] and occluded <= MAX_OCCLUSION[d] and truncated <= MAX_TRUNCATION[d])
+              for d in range(3)]
+    assert [100 * (n - 1) / 40 for n in counts] == pytest.approx(DEVKIT_CAR_R40[split])
+
+
 @pytest.mark.parametrize("split", ["train", "val"])
 def test_ground_truth_boxes_through_the_result_path_give_the_devkit_numbers(kitti_sample, config, split):
     infos = KittiDataset(kitti_sample).infos(split, count_points=False)

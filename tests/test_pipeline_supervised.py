@@ -1,6 +1,7 @@
 """Supervised training from a config: the labelled set decides both the samples and the copy-paste bank, and an
 interrupted run resumes to exactly the weights of an uninterrupted one."""
 
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -44,9 +45,10 @@ def test_resumed_detector_training_ends_with_the_same_weights_on_cpu(config, tmp
     cpu = DistContext.single("cpu")
     frames = ["000003", "000007", "000010"]
     straight = train_detector(config, tmp_path / "straight", frames, dist=cpu)
+    # A run killed during epoch 2 leaves the checkpoint of epoch 1 as its latest: the straight run's folder as it
+    # was then (same files, epoch 2 not yet written), without training it a second time.
     halfway = tmp_path / "halfway"
-    # A run killed during epoch 2 leaves the checkpoint of epoch 1 as its latest.
-    train_detector(config, halfway, frames, dist=cpu)
+    shutil.copytree(tmp_path / "straight", halfway)
     for stale in ("latest.pth", "checkpoint_epoch_2.pth"):
         (halfway / "ckpt" / stale).unlink()
     (halfway / "ckpt" / "checkpoint_epoch_1.pth").rename(halfway / "ckpt" / "latest.pth")
@@ -96,8 +98,16 @@ def test_a_checkpoint_of_another_config_is_refused_naming_both(config, tmp_path)
     from ssal.errors import SsalError
     from ssal.pipeline.prediction import load_detector
 
-    one_epoch = load_config(TINY, [f"data.root={config.data.root}", "train.workers=0", "train.epochs=1"])
-    checkpoint = train_detector(one_epoch, tmp_path / "tiny", ["000003"], dist=DistContext.single("cpu"))
+    from ssal.engine.checkpoint import FORMAT_VERSION, ModelIdentity, save_checkpoint
+    from ssal.models import build_detector
+
+    # An untrained tiny detector's checkpoint, as `ssal train` writes it (training would add nothing here).
+    identity = ModelIdentity.of(config.model.name, config.model)
+    checkpoint = tmp_path / "tiny" / "ckpt" / "latest.pth"
+    save_checkpoint({"format_version": FORMAT_VERSION, "model_name": identity.name,
+                     "config_fingerprint": identity.fingerprint,
+                     "model_state": build_detector(config.model, seed=0).state_dict()}, [checkpoint])
+    load_detector(config, checkpoint)  # it fits its own config
     other = load_config(CONFIGS / "cpu.yaml", [f"data.root={config.data.root}"])
     with pytest.raises(SsalError, match=r"latest\.pth: weights do not fit the model; it holds model 'pillar_rcnn' "
                                         r"with config fingerprint \w+, this config builds .* fingerprint \w+ \("):

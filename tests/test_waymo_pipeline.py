@@ -73,7 +73,8 @@ def test_train_one_epoch_then_evaluate(world, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Waymo 3-D detection" in out and "Vehicle" in out
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-    assert set(metrics) == {"Vehicle", "Pedestrian", "Cyclist", "mean"}
+    assert set(metrics) == {"Vehicle", "Pedestrian", "Cyclist", "mean", "evaluated"}  # ssal.eval.metrics_file
+    assert metrics["evaluated"]["frames"] == 2
     assert set(metrics["Vehicle"]) == {"LEVEL_1", "LEVEL_2"} and set(metrics["mean"]["LEVEL_2"]) == {"AP", "APH"}
     assert (tmp_path / "eval" / "predictions.pkl").is_file()
     assert not (tmp_path / "eval" / "results").exists()  # KITTI result files only for KITTI data

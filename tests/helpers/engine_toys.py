@@ -3,8 +3,8 @@
 * ``ToyDataset``: item ``i`` of epoch ``e`` is a fixed point plus augmentation (noise, a random sign flip) drawn
   from ``item_rng(seed, e, i)``; ``set_epoch`` selects the epoch; ``version`` is a stand-in for a database that a
   hook may refresh (it shifts the targets).
-* ``ToyModel``: Linear -> BatchNorm -> ReLU -> Dropout -> Linear. Train mode returns ``(loss, logs)``, eval mode a
-  list with one dict per frame.
+* ``ToyModel``: Linear -> BatchNorm -> ReLU -> Dropout -> Linear (``plain``: Linear -> ReLU -> Linear). Train mode
+  returns ``(loss, logs)``, eval mode a list with one dict per frame.
 """
 
 from __future__ import annotations
@@ -52,11 +52,13 @@ def toy_collate(items: list[dict]) -> dict:
 
 
 class ToyModel(nn.Module):
-    def __init__(self, hidden: int = 16):
+    """``plain=True`` leaves out BatchNorm and Dropout, whose per-rank statistics and masks make a DDP run differ
+    from a single-process one by design; what remains must train the same at the same global batch."""
+
+    def __init__(self, hidden: int = 16, plain: bool = False):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(FEATURES, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(0.2), nn.Linear(hidden, 1)
-        )
+        middle = [nn.ReLU()] if plain else [nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(0.2)]
+        self.net = nn.Sequential(nn.Linear(FEATURES, hidden), *middle, nn.Linear(hidden, 1))
 
     def forward(self, batch: dict):
         prediction = self.net(batch["x"])
