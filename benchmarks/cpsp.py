@@ -75,6 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
 
+    from ssal.active.ledger import pool_fingerprint
     from ssal.data.loader import collate
     from ssal.engine import Trainer, load_weights
     from ssal.engine.distributed import DistContext
@@ -94,7 +95,8 @@ def main() -> None:
 
     start = time.perf_counter()
     build_labelled_part(inputs.reader, inputs.labelled, config.data.classes, root / "labelled",
-                        config.model.num_point_features, {"labelled_frames": ",".join(sorted(inputs.ledger_frames))})
+                        config.model.num_point_features,
+                        {"labelled_frames": pool_fingerprint(inputs.ledger_frames)})
     labelled_s = time.perf_counter() - start
     start = time.perf_counter()
     build_database(config, inputs, model, ckpt, root, out / "cpsp", dist)  # labelled part reused: pool only

@@ -30,6 +30,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
+from ssal.active.ledger import pool_fingerprint
 from ssal.atomic import atomic_write_text
 from ssal.config import Config, config_to_yaml
 from ssal.data.loader import collate
@@ -103,7 +104,7 @@ def build_database(config: Config, inputs: CpspInputs, model, init_checkpoint: P
 
     classes, stage = list(config.data.classes), inputs.stage
     features = config.model.num_point_features
-    labelled_key = ",".join(sorted(inputs.ledger_frames))
+    labelled_key = pool_fingerprint(inputs.ledger_frames)  # which labelled set the part was built from
     checkpoint_hash = file_hash(init_checkpoint)
 
     def labelled_part() -> None:

@@ -44,6 +44,7 @@ from ssal.geometry import points_in_boxes, points_in_boxes_index
 __all__ = [
     "KIND", "VERSION", "PartWriter", "DatabasePart", "CpspDatabase", "build_labelled_part", "build_pool_part",
     "pool_part_name", "predictions_name", "file_hash", "is_complete", "clear_partial", "back_name",
+    "frame_progress", "split_prediction",
 ]
 
 KIND = "ssal-cpsp-database"
@@ -283,7 +284,8 @@ class CpspDatabase:
 
 
 # ------------------------------------------------------------------------------------------------- building
-def _progress(items, total: int, description: str):
+def frame_progress(items, total: int, description: str):
+    """A progress bar over frames (rank 0, on a terminal only)."""
     from ssal.engine.hooks import progress_enabled
 
     return tqdm(items, total=total, desc=description, unit="frame", disable=not progress_enabled(0, sys.stderr))
@@ -297,7 +299,7 @@ def build_labelled_part(reader, infos, classes: Sequence[str], folder: Path, num
     original does: a pseudo-scene must not show an unlabelled object of a known kind."""
     writer = PartWriter(folder, num_point_features)
     try:
-        for info in _progress(infos, len(infos), "CPSP database (labelled)"):
+        for info in frame_progress(infos, len(infos), "CPSP database (labelled)"):
             points = reader.load_points(info)
             annos = info.annos
             boxes = np.zeros((0, 7), np.float32) if annos is None else annos.gt_boxes_lidar[:, :7].astype(np.float32)
@@ -346,7 +348,7 @@ def build_pool_part(reader, infos, predictions, classes: Sequence[str], threshol
     writer = PartWriter(folder, num_point_features)
     try:
         positions = predictions.positions([info.frame_id for info in infos]) if infos else []
-        for info, position in _progress(zip(infos, positions), len(infos), "CPSP database (pool)"):
+        for info, position in frame_progress(zip(infos, positions), len(infos), "CPSP database (pool)"):
             points = reader.load_points(info)
             frame = predictions.frame(int(position))
             names = [classes[int(label) - 1] for label in frame["labels"]]

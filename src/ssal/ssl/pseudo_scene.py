@@ -51,13 +51,29 @@ def select_candidates(candidates: np.ndarray, placed: np.ndarray, candidate_iou:
     BEV IoU >= ``candidate_iou`` (both of such a pair are dropped)."""
     if len(candidates) == 0:
         return np.zeros(0, dtype=bool)
-    cand = torch.from_numpy(np.ascontiguousarray(candidates[:, :7], dtype=np.float32))
-    among = boxes_iou_bev(cand, cand)
-    among.fill_diagonal_(0)
-    clash = (among >= candidate_iou).any(dim=1) if candidate_iou > 0 else (among > 0).any(dim=1)
+    among = _bev_iou_near(candidates, candidates, same=True)
+    clash = (among >= candidate_iou).any(axis=1) if candidate_iou > 0 else (among > 0).any(axis=1)
     if len(placed):
-        clash |= (boxes_iou_bev(cand, torch.from_numpy(np.ascontiguousarray(placed[:, :7], np.float32))) > 0).any(1)
-    return (~clash).numpy()
+        clash |= (_bev_iou_near(candidates, placed) > 0).any(axis=1)
+    return ~clash
+
+
+def _bev_iou_near(a: np.ndarray, b: np.ndarray, same: bool = False) -> np.ndarray:
+    """BEV IoU (n, m) of boxes a (n, 7) and b (m, 7), computed only for pairs whose enclosing circles meet (the
+    others cannot overlap): most pairs of a scene are far apart, and the rotated IoU is the composer's cost.
+    ``same``: a is b, the diagonal is 0."""
+    radius_a, radius_b = np.hypot(a[:, 3], a[:, 4]) / 2, np.hypot(b[:, 3], b[:, 4]) / 2
+    distance = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
+    near = distance < radius_a[:, None] + radius_b[None, :]
+    if same:
+        np.fill_diagonal(near, False)
+    iou = np.zeros(near.shape, dtype=np.float32)
+    rows, cols = np.flatnonzero(near.any(axis=1)), np.flatnonzero(near.any(axis=0))
+    if len(rows):
+        block = boxes_iou_bev(torch.from_numpy(np.array(a[rows, :7], np.float32)),
+                              torch.from_numpy(np.array(b[cols, :7], np.float32))).numpy()
+        iou[np.ix_(rows, cols)] = np.where(near[np.ix_(rows, cols)], block, 0.0)
+    return iou
 
 
 def _groups(stage: CpspStage) -> list[tuple[str, int]]:

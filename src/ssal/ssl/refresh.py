@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ssal.active.outputs import PoolOutputs
+from ssal.data.database import frame_ground
 from ssal.engine.checkpoint import latest_checkpoint_path
 from ssal.engine.distributed import DistContext
 from ssal.engine.hooks import Hook
@@ -37,10 +38,10 @@ from ssal.ssl.config import CpspStage
 from ssal.ssl.database import (
     DatabasePart,
     PartWriter,
-    _progress,
     back_name,
     clear_partial,
     file_hash,
+    frame_progress,
     pool_part_name,
     predictions_name,
     split_prediction,
@@ -114,14 +115,14 @@ def refresh_pool_part(reader, infos, old_part: DatabasePart, predictions: PoolOu
     table = old_part.objects
     try:
         positions = predictions.positions([info.frame_id for info in infos]) if infos else []
-        for info, position in _progress(zip(infos, positions), len(infos), "CPSP refresh"):
+        for info, position in frame_progress(zip(infos, positions), len(infos), "CPSP refresh"):
             points = reader.load_points(info)
             frame = predictions.frame(int(position))
             names = [classes[int(label) - 1] for label in frame["labels"]]
             scores = frame["scores"]
             background, pseudo, back = split_prediction(points, frame["boxes"], scores, names, thresholds.high,
                                                         thresholds.low)
-            writer.add_background(info.frame_id, background, _plane(reader, info, points))
+            writer.add_background(info.frame_id, background, frame_ground(info, points))
             pseudo, back = dict(pseudo), dict(back)
             rows = memory_rows.get(info.frame_id, [])
             match, touched = match_memory(table["box"][rows] if rows else np.zeros((0, 7)), frame["boxes"],
@@ -146,12 +147,6 @@ def refresh_pool_part(reader, infos, old_part: DatabasePart, predictions: PoolOu
     except BaseException:
         writer.abort()
         raise
-
-
-def _plane(reader, info, points):  # noqa: ARG001 - the reader stays for symmetry with the builders
-    from ssal.data.database import frame_ground
-
-    return frame_ground(info, points)
 
 
 class PoolRefresher:
