@@ -227,7 +227,7 @@ def test_a_round_that_buys_nothing_says_so(world, tmp_path):
     oracle = open_pool(config_for(world)).oracle()
     assert sum(oracle.reveal(ranking[0]["frame"])) > 1  # the first-ranked frame alone exceeds the budget
     notes = manifest_of(run)["stages"]["query"]["notes"]
-    assert any(f"round 1 bought nothing: the first-ranked frame {ranking[0]['frame']} alone costs" in n for n in notes)
+    assert any(f"round 1: bought nothing: the first-ranked frame {ranking[0]['frame']} alone costs" in n for n in notes)
 
 
 def test_multi_round_protocol_reuses_pool_predictions(world, tmp_path, capsys):
