@@ -21,7 +21,8 @@ def kitti_metrics(value: float) -> dict:
 
 
 def model(stage: str, round_index: int, boxes: int, value: float) -> dict:
-    return {"stage": stage, "round": round_index, "checkpoint_sha256": "0" * 16, "metrics": f"eval/{stage}/metrics.json",
+    return {"stage": stage, "round": round_index, "checkpoint_sha256": "0" * 16,
+            "metrics": f"eval/{stage}/metrics.json",
             "headline": {"name": "3D AP R40 moderate (mean over classes)", "value": value},
             "labelled": {"labelled_frames": boxes // 5, "labelled_boxes": boxes,
                          "per_class": {"Car": boxes, "Pedestrian": 0, "Cyclist": 0},
