@@ -300,3 +300,12 @@ def test_two_process_torchrun_runs_the_pipeline(world, tmp_path):
     epochs = [json.loads(line) for line in (run / "final" / "metrics.jsonl").read_text().splitlines()
               if '"kind": "epoch"' in line]
     assert epochs and (run / "pool_outputs" / "pretrain" / "meta.json").is_file()
+
+
+def test_a_fresh_run_of_the_same_config_repeats_every_number(world, finished, tmp_path):
+    again = tmp_path / "again"
+    run_pipeline(config_for(world), again, config_file="tiny", report=False)
+    first, second = (json.loads((r / "results.json").read_text()) for r in (finished, again))
+    assert [m["checkpoint_sha256"] for m in first["models"]] == [m["checkpoint_sha256"] for m in second["models"]]
+    assert [m["headline"] for m in first["models"]] == [m["headline"] for m in second["models"]]
+    assert Ledger.load(finished / "ledger.json").labelled == Ledger.load(again / "ledger.json").labelled
