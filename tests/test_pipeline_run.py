@@ -115,8 +115,8 @@ def test_a_changed_config_is_refused_naming_the_key_unless_from_says_where(finis
     run = copy_of(finished, tmp_path)
     world = Path(_world_of(run))
     recorded = (run / "manifest.json").read_text()
-    with pytest.raises(SsalError, match=r"manifest.json: stage 'query' was run with active.round_budget = 15, "
-                                        r"tiny now says 12: add --from query"):
+    with pytest.raises(SsalError, match=r"manifest.json: stage 'query' was run with active.round_budget = 15 "
+                                        r"\(tiny\), tiny now says 12: add --from query"):
         run_pipeline(config_for(world, "active.round_budget=12"), run, config_file="tiny")
     assert (run / "manifest.json").read_text() == recorded  # a refused run changes nothing
     with pytest.raises(SsalError, match=r"stage 'pretrain' was run with train.lr = 0.003"):

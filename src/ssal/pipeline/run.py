@@ -184,9 +184,10 @@ def _check_unchanged(manifest: Manifest, record: StageRecord, ctx: StageContext,
         if diffs:
             key, old, new = diffs[0]
             more = f" (and {len(diffs) - 1} more keys)" if len(diffs) > 1 else ""
-            raise SsalError(f"stage {name!r} was run with {key} = {_show(old)}, {config_file} now says "
-                            f"{_show(new)}{more}: {redo}", manifest.path)
-        raise SsalError(f"stage {name!r} was run with another config than {config_file}: {redo}", manifest.path)
+            raise SsalError(f"stage {name!r} was run with {key} = {_show(old)} ({manifest.made_by}), {config_file} "
+                            f"now says {_show(new)}{more}: {redo}", manifest.path)
+        raise SsalError(f"stage {name!r} was run with another config ({manifest.made_by}) than {config_file}: {redo}",
+                        manifest.path)
     inputs = _inputs_or_error(ctx)
     for key, entry in record.inputs.items():
         if inputs.get(key) != entry:
