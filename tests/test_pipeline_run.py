@@ -115,8 +115,8 @@ def test_a_changed_config_is_refused_naming_the_key_unless_from_says_where(finis
     run = copy_of(finished, tmp_path)
     world = Path(_world_of(run))
     recorded = (run / "manifest.json").read_text()
-    with pytest.raises(SsalError, match=r"manifest.json: stage 'query' was run with active.round_budget = 15, "
-                                        r"tiny now says 12: add --from query"):
+    with pytest.raises(SsalError, match=r"manifest.json: stage 'query' was run with active.round_budget = 15 "
+                                        r"\(tiny\), tiny now says 12: add --from query"):
         run_pipeline(config_for(world, "active.round_budget=12"), run, config_file="tiny")
     assert (run / "manifest.json").read_text() == recorded  # a refused run changes nothing
     with pytest.raises(SsalError, match=r"stage 'pretrain' was run with train.lr = 0.003"):
@@ -227,7 +227,7 @@ def test_a_round_that_buys_nothing_says_so(world, tmp_path):
     oracle = open_pool(config_for(world)).oracle()
     assert sum(oracle.reveal(ranking[0]["frame"])) > 1  # the first-ranked frame alone exceeds the budget
     notes = manifest_of(run)["stages"]["query"]["notes"]
-    assert any(f"round 1 bought nothing: the first-ranked frame {ranking[0]['frame']} alone costs" in n for n in notes)
+    assert any(f"round 1: bought nothing: the first-ranked frame {ranking[0]['frame']} alone costs" in n for n in notes)
 
 
 def test_multi_round_protocol_reuses_pool_predictions(world, tmp_path, capsys):
@@ -300,3 +300,12 @@ def test_two_process_torchrun_runs_the_pipeline(world, tmp_path):
     epochs = [json.loads(line) for line in (run / "final" / "metrics.jsonl").read_text().splitlines()
               if '"kind": "epoch"' in line]
     assert epochs and (run / "pool_outputs" / "pretrain" / "meta.json").is_file()
+
+
+def test_a_fresh_run_of_the_same_config_repeats_every_number(world, finished, tmp_path):
+    again = tmp_path / "again"
+    run_pipeline(config_for(world), again, config_file="tiny", report=False)
+    first, second = (json.loads((r / "results.json").read_text()) for r in (finished, again))
+    assert [m["checkpoint_sha256"] for m in first["models"]] == [m["checkpoint_sha256"] for m in second["models"]]
+    assert [m["headline"] for m in first["models"]] == [m["headline"] for m in second["models"]]
+    assert Ledger.load(finished / "ledger.json").labelled == Ledger.load(again / "ledger.json").labelled

@@ -13,7 +13,7 @@ from pathlib import Path
 from ssal.active.ledger import Ledger
 from ssal.atomic import atomic_write_json
 from ssal.pipeline.manifest import file_sha256
-from ssal.pipeline.stages import StageContext, StageResult, _file_entry, _labelled
+from ssal.pipeline.stages import StageContext, StageResult, file_entry, labelled_summary
 from ssal.report.metrics import headline
 
 __all__ = ["run_evaluate", "RESULTS_KIND"]
@@ -43,7 +43,7 @@ def run_evaluate(ctx: StageContext) -> StageResult:
         value = headline(metrics, config.data.format)
         models.append({"stage": stage.name, "round": stage.round, "checkpoint_sha256": sha,
                        "metrics": f"eval/{stage.name}/metrics.json", "headline": value,
-                       "labelled": _labelled(ledger.at_round(stage.round))})
+                       "labelled": labelled_summary(ledger.at_round(stage.round))})
         result.metrics[stage.name] = value
     summary = {"kind": RESULTS_KIND, "version": 1, "format": config.data.format, "split": split,
                "mode": config.pipeline.mode, "pretrain": config.pipeline.pretrain,
@@ -51,7 +51,7 @@ def run_evaluate(ctx: StageContext) -> StageResult:
                "seed": ctx.seed, "pool": ledger.denominator, "models": models}
     path = ctx.run_dir / "results.json"
     ctx.dist.run_on_main(atomic_write_json, path, summary)
-    result.outputs["results"] = _file_entry(ctx, path)
+    result.outputs["results"] = file_entry(ctx, path)
     return result
 
 

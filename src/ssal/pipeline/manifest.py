@@ -88,6 +88,7 @@ class Manifest:
         self.plan = list(plan)
         self.stages: dict[str, StageRecord] = dict(stages or {})
         self.created = created or now()
+        self.made_by = config_file  # the config file of the run that wrote this manifest (for refusals)
 
     @classmethod
     def new(cls, path, config: dict, config_file: str, dataset: dict, plan: list[str]) -> Manifest:

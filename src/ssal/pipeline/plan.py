@@ -20,8 +20,8 @@ from ssal.config import config_to_dict
 from ssal.errors import SsalError
 from ssal.pipeline.manifest import json_sha256
 
-__all__ = ["Stage", "build_plan", "stage_fingerprint", "changed_keys", "find_stage", "flatten", "plain_config",
-           "FREE_KEYS"]
+__all__ = ["Stage", "build_plan", "stage_fingerprint", "stage_keys", "relevant", "changed_keys", "find_stage",
+           "flatten", "plain_config", "FREE_KEYS"]
 
 # Keys that may change between a stage and its re-run without changing what it computed.
 FREE_KEYS = frozenset({
@@ -87,7 +87,8 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: value}
 
 
-def _keys_of(plan: list[Stage], stage: Stage, mode: str) -> tuple[str, ...]:
+def stage_keys(plan: list[Stage], stage: Stage, mode: str) -> tuple[str, ...]:
+    """The config prefixes ``stage`` depends on: its own and those of every stage before it."""
     prefixes: list[str] = []
     for item in plan:
         own = _OWN_KEYS[item.kind]
@@ -108,12 +109,12 @@ def relevant(config_dict: dict, prefixes: tuple[str, ...]) -> dict[str, Any]:
 def stage_fingerprint(config, plan: list[Stage], stage: Stage) -> str:
     """The hash of the config keys ``stage`` depends on."""
     config_dict = plain_config(config)
-    return json_sha256(relevant(config_dict, _keys_of(plan, stage, config.pipeline.mode)))
+    return json_sha256(relevant(config_dict, stage_keys(plan, stage, config.pipeline.mode)))
 
 
 def changed_keys(recorded: dict, config, plan: list[Stage], stage: Stage) -> list[tuple[str, Any, Any]]:
     """``(key, recorded value, current value)`` of every key ``stage`` depends on that differs."""
-    prefixes = _keys_of(plan, stage, config.pipeline.mode)
+    prefixes = stage_keys(plan, stage, config.pipeline.mode)
     old, new = relevant(recorded, prefixes), relevant(plain_config(config), prefixes)
     missing = object()
     return [(key, old.get(key, missing), new.get(key, missing)) for key in sorted(set(old) | set(new))

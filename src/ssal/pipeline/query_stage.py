@@ -8,7 +8,6 @@ same frames takes them from there instead of running the model again.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,12 +19,10 @@ from ssal.active.outputs import PoolOutputs
 from ssal.atomic import atomic_write_json
 from ssal.errors import SsalError, warn
 from ssal.pipeline.manifest import file_sha256
-from ssal.pipeline.stages import (StageContext, StageResult, _file_entry, _labelled, ledger_state_hash,
+from ssal.pipeline.stages import (StageContext, StageResult, file_entry, labelled_summary, ledger_state_hash,
                                   query_models)
 
 __all__ = ["run_query", "pool_outputs_of"]
-
-_log = logging.getLogger(__name__)
 
 
 def run_query(ctx: StageContext) -> StageResult:
@@ -62,23 +59,22 @@ def run_query(ctx: StageContext) -> StageResult:
         ranking, item, files = query_round(strategy, own, book, budget, ctx.seed, oracle, ctx.folder(),
                                            settings.overshoot, partner)
         book.save(ctx.ledger_path)
-        result.notes.extend(item.notes)
-        if not item.frames:
-            first = ranking.frame_ids[0] if len(ranking) else None
-            cost = budget.cost(sum(oracle.reveal(first))) if first else 0
-            note = (f"round {r} bought nothing: the first-ranked frame {first} alone costs {cost} {budget.unit}, "
-                    f"more than the round budget of {budget}")
-            result.notes.append(note)
+        result.notes.extend(f"round {r}: {note}" for note in item.notes)  # what the ledger says about it
+        if not item.frames and len(ranking) and not any("bought nothing" in note for note in item.notes):
+            first = ranking.frame_ids[0]
+            note = (f"bought nothing: the first-ranked frame {first} alone costs "
+                    f"{budget.cost(sum(oracle.reveal(first)))} {budget.unit}, more than the round budget of {budget}")
+            result.notes.append(f"round {r}: {note}")
             warn(note, ctx.ledger_path)
         for path in files:
-            result.outputs[path.name] = _file_entry(ctx, path)
+            result.outputs[path.name] = file_entry(ctx, path)
         bev = _write_chosen_frames(ctx, pool, own, item.frames[: config.pipeline.bev_frames])
-        result.outputs["chosen_frames"] = _file_entry(ctx, bev)
+        result.outputs["chosen_frames"] = file_entry(ctx, bev)
         result.outputs["ledger"] = {"path": "ledger.json", "round": r, "sha256": ledger_state_hash(book, r)}
         result.metrics = {"strategy": strategy.name, "model": own_stage, "partner": partner_stage if partner else None,
                           "bought_frames": len(item.frames),
                           "bought_boxes": sum(item.frame_costs("boxes")), "bought_per_class":
-                          item.boxes_per_class(book.classes), "budget": budget.to_dict(), **_labelled(book)}
+                          item.boxes_per_class(book.classes), "budget": budget.to_dict(), **labelled_summary(book)}
         return result
 
     return ctx.dist.run_on_main(buy)

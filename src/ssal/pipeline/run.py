@@ -25,8 +25,8 @@ from ssal.config import config_to_yaml
 from ssal.engine.distributed import DistContext
 from ssal.errors import SsalError
 from ssal.pipeline.manifest import Manifest, StageRecord, now
-from ssal.pipeline.plan import Stage, build_plan, changed_keys, find_stage, plain_config, relevant, stage_fingerprint
-from ssal.pipeline.plan import _keys_of
+from ssal.pipeline.plan import (Stage, build_plan, changed_keys, find_stage, plain_config, relevant, stage_fingerprint,
+                                 stage_keys)
 from ssal.pipeline.stages import StageContext, reset_stage, stage_function, stage_inputs
 
 __all__ = ["run_pipeline", "run_seed"]
@@ -116,7 +116,7 @@ def _run_stage(manifest: Manifest, ctx: StageContext, record: StageRecord | None
 
 
 def _stage_config(config, plan, stage) -> dict:
-    return relevant(plain_config(config), _keys_of(plan, stage, config.pipeline.mode))
+    return relevant(plain_config(config), stage_keys(plan, stage, config.pipeline.mode))
 
 
 def _complete(manifest: Manifest, name: str) -> bool:
@@ -184,9 +184,10 @@ def _check_unchanged(manifest: Manifest, record: StageRecord, ctx: StageContext,
         if diffs:
             key, old, new = diffs[0]
             more = f" (and {len(diffs) - 1} more keys)" if len(diffs) > 1 else ""
-            raise SsalError(f"stage {name!r} was run with {key} = {_show(old)}, {config_file} now says "
-                            f"{_show(new)}{more}: {redo}", manifest.path)
-        raise SsalError(f"stage {name!r} was run with another config than {config_file}: {redo}", manifest.path)
+            raise SsalError(f"stage {name!r} was run with {key} = {_show(old)} ({manifest.made_by}), {config_file} "
+                            f"now says {_show(new)}{more}: {redo}", manifest.path)
+        raise SsalError(f"stage {name!r} was run with another config ({manifest.made_by}) than {config_file}: {redo}",
+                        manifest.path)
     inputs = _inputs_or_error(ctx)
     for key, entry in record.inputs.items():
         if inputs.get(key) != entry:

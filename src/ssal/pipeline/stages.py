@@ -9,7 +9,6 @@ oracle, and a frame's labels only after it is bought (the report's pictures of c
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +23,7 @@ from ssal.pipeline.manifest import file_sha256, json_sha256
 from ssal.pipeline.plan import Stage
 
 __all__ = ["StageContext", "StageResult", "stage_function", "stage_inputs", "reset_stage", "ledger_state_hash",
-           "query_models"]
-
-_log = logging.getLogger(__name__)
+           "query_models", "file_entry", "labelled_summary"]
 
 
 @dataclass
@@ -72,7 +69,8 @@ def _ledger_entry(ctx: StageContext, round_index: int) -> dict:
     return {"path": "ledger.json", "round": round_index, "sha256": ledger_state_hash(ledger, round_index)}
 
 
-def _file_entry(ctx: StageContext, path: Path) -> dict:
+def file_entry(ctx: StageContext, path: Path) -> dict:
+    """A file of the run as the manifest records it: its path inside the run folder and its hash."""
     return {"path": str(Path(path).resolve().relative_to(ctx.run_dir.resolve())), "sha256": file_sha256(path)}
 
 
@@ -100,14 +98,14 @@ def stage_inputs(ctx: StageContext) -> dict[str, dict]:
     if stage.kind == "cpsp":
         start = "pretrain" if stage.name == "cpsp" else "final"
         return {"ledger": _ledger_entry(ctx, stage.round),
-                "init_checkpoint": _file_entry(ctx, ctx.checkpoint_of(start))}
+                "init_checkpoint": file_entry(ctx, ctx.checkpoint_of(start))}
     if stage.kind == "query":
         own, partner = query_models(ctx)
-        inputs = {"ledger": _ledger_entry(ctx, stage.round - 1), "checkpoint": _file_entry(ctx, ctx.checkpoint_of(own))}
+        inputs = {"ledger": _ledger_entry(ctx, stage.round - 1), "checkpoint": file_entry(ctx, ctx.checkpoint_of(own))}
         if partner:
-            inputs["partner_checkpoint"] = _file_entry(ctx, ctx.checkpoint_of(partner))
+            inputs["partner_checkpoint"] = file_entry(ctx, ctx.checkpoint_of(partner))
         return inputs
-    return {s.name: _file_entry(ctx, ctx.checkpoint_of(s.name)) for s in ctx.plan if s.makes_model}
+    return {s.name: file_entry(ctx, ctx.checkpoint_of(s.name)) for s in ctx.plan if s.makes_model}
 
 
 def reset_stage(ctx: StageContext) -> None:
@@ -140,7 +138,7 @@ def run_init(ctx: StageContext) -> StageResult:
         ledger.save(ctx.ledger_path)
         result.notes.extend(ledger.rounds[0].notes)
         result.outputs["ledger"] = {"path": "ledger.json", "round": 0, "sha256": ledger_state_hash(ledger, 0)}
-        result.metrics = {"pool": ledger.denominator, **_labelled(ledger)}
+        result.metrics = {"pool": ledger.denominator, **labelled_summary(ledger)}
         return result
     return ctx.dist.run_on_main(work)
 
@@ -167,7 +165,8 @@ def _check_budgets(active, ledger: Ledger) -> None:
                         f"{active.unit}, more than the pool holds ({pool})", "active.round_budget")
 
 
-def _labelled(ledger: Ledger) -> dict:
+def labelled_summary(ledger: Ledger) -> dict:
+    """The labelled set of ``ledger`` in numbers: frames, boxes (per class) and share of the pool."""
     spent = ledger.spent()
     return {"labelled_frames": spent["frames"], "labelled_boxes": spent["boxes"], "per_class": spent["per_class"],
             "fraction": ledger.fraction()}
@@ -183,8 +182,8 @@ def run_train(ctx: StageContext) -> StageResult:
     ctx.say(f"training {ctx.config.model.name} for {ctx.config.train.epochs} epochs on {len(frames)} labelled "
             f"frames ({ledger.spent()['boxes']} boxes)")
     checkpoint = train_detector(ctx.config, ctx.folder(), frames, resume=True, dist=ctx.dist)
-    result = StageResult(metrics={**_labelled(ledger), **_training_metrics(ctx.folder() / "metrics.jsonl")})
-    result.outputs["checkpoint"] = _file_entry(ctx, checkpoint)
+    result = StageResult(metrics={**labelled_summary(ledger), **_training_metrics(ctx.folder() / "metrics.jsonl")})
+    result.outputs["checkpoint"] = file_entry(ctx, checkpoint)
     return result
 
 
@@ -215,10 +214,10 @@ def run_cpsp_stage(ctx: StageContext) -> StageResult:
     ctx.say(f"CPSP from {start.relative_to(ctx.run_dir)}" + (" (final: no hard-negative groups)" if final else ""))
     checkpoint = run_cpsp(ctx.config, snapshot, start, out, final=final, resume=ctx.resume, dist=ctx.dist)
     result = StageResult(metrics=_training_metrics(out / "metrics.jsonl"))
-    result.outputs["checkpoint"] = _file_entry(ctx, checkpoint)
+    result.outputs["checkpoint"] = file_entry(ctx, checkpoint)
     quality = out / "pseudo_label_quality.json"
     if quality.is_file():
-        result.outputs["pseudo_label_quality"] = _file_entry(ctx, quality)
+        result.outputs["pseudo_label_quality"] = file_entry(ctx, quality)
         result.metrics["pseudo_label_quality"] = json.loads(quality.read_text())
     return result
 

@@ -74,10 +74,26 @@ def _run_section(run: RunSummary, index: int, out: Path) -> str:
     quality = [(stage, record["metrics"]["pseudo_label_quality"]) for stage, record in run.manifest["stages"].items()
                if isinstance(record.get("metrics", {}).get("pseudo_label_quality"), dict)]
     for stage, values in quality:
-        parts.append(h.paragraph(f"{stage}: pseudo-label quality", "small"))
-        parts.append(h.table(["measure", "value"], _flat(values)))
+        parts.append(h.paragraph(f"{stage}: pseudo-label quality (pseudo objects against the pool's labels, "
+                                 "measured after the run, never used by it)", "small"))
+        parts.append(h.table(*_quality_table(values)))
     return h.section(f"{run.label}: per-class AP ({'R40, percent' if run.format == 'kitti' else 'percent'})",
                      *parts)
+
+
+def _quality_table(values: dict) -> tuple[list[str], list[list]]:
+    """Per database round and class: threshold, pseudo objects, precision, recall (CPSP's quality file); any other
+    shape as key/value rows."""
+    rounds = values.get("rounds")
+    if not isinstance(rounds, list):
+        return ["measure", "value"], _flat(values)
+    rows = []
+    for item in rounds:
+        for name, stats in (item.get("classes") or {}).items():
+            rows.append([item.get("round"), name, (item.get("thresholds") or {}).get(name), stats.get("pseudo"),
+                         stats.get("ground_truth"), stats.get("precision"), stats.get("recall"),
+                         stats.get("back_true_negative_rate")])
+    return ["round", "class", "tau", "pseudo objects", "labels", "precision", "recall", "BACK true negatives"], rows
 
 
 def _flat(values: dict, prefix: str = "") -> list[list]:

@@ -134,7 +134,7 @@ def plot_timings(runs: Sequence[RunSummary], path: Path) -> Path:
         left += width
     ax.set_yticks(np.arange(len(runs)), [r.label for r in runs], fontsize=7)
     ax.set_xlabel("minutes")
-    ax.legend(fontsize=7, ncol=4)
+    ax.legend(fontsize=7, ncol=min(len(names), 7), loc="upper center", bbox_to_anchor=(0.5, -0.35))
     return _save(fig, path)
 
 
