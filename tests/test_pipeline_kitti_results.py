@@ -163,8 +163,9 @@ def flatten(tree, prefix: str = "") -> dict:
 
 
 def test_demo_reports_what_its_result_files_hold(tmp_path, monkeypatch, capsys):
-    """``ssal demo`` end to end on a 4 + 2 frame world (one epoch), with the trained detector's answers replaced
-    by the world's labels: its metrics.json must be the evaluation of the world's own labels as detections."""
+    """``ssal demo`` end to end on a 24 + 8 frame world (one epoch per stage), with every trained detector's
+    answers replaced by the world's labels: each model's metrics.json must be the evaluation of the world's own
+    labels as detections, and its result files those of the validation frames."""
     import ssal.pipeline.prediction as prediction
     from ssal.data.datasets import dataset_from_config
 
@@ -174,13 +175,18 @@ def test_demo_reports_what_its_result_files_hold(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(prediction, "load_detector", ground_truth_of_the_world)
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--config", str(TINY), "--train-frames", "4", "--val-frames", "2",
-                 "--epochs", "1"]) == 0
-    assert "KITTI AP" in capsys.readouterr().out
+    fast = ["train.epochs=1", "data.train_repeat=1", "active.initial_budget=20", "active.round_budget=15",
+            "pipeline.bev_frames=1", "cpsp.epochs=1", "cpsp.repeat=1", "cpsp.final_repeat=1"]
+    assert main(["demo", "--out", str(out), "--train-frames", "24", "--val-frames", "8",
+                 *[arg for item in fast for arg in ("--set", item)]]) == 0
+    assert "report:" in capsys.readouterr().out
     world, val = out / "world", (out / "world" / "ImageSets" / "val.txt").read_text().split()
-    assert sorted(p.stem for p in (out / "eval" / "results").glob("*.txt")) == sorted(val)
-    metrics = json.loads((out / "eval" / "metrics.json").read_text())
-    assert metrics["evaluated"]["frames"] == 2
+    evaluations = sorted((out / "s_ssal" / "eval").glob("*/metrics.json"))
+    assert {p.parent.name for p in evaluations} == {"pretrain", "cpsp", "final", "final_cpsp"}
+    for path in evaluations:
+        assert sorted(p.stem for p in (path.parent / "results").glob("*.txt")) == sorted(val)
+    metrics = json.loads(evaluations[0].read_text())
+    assert metrics["evaluated"]["frames"] == len(val)
 
     labels_as_results = tmp_path / "labels_as_results"
     labels_as_results.mkdir()
