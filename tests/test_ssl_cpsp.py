@@ -100,6 +100,17 @@ def test_a_run_killed_in_a_refresh_resumes_to_the_same_weights(setup, finished):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_run_started_over_keeps_round_0_and_forgets_the_earlier_runs_refreshes(setup, finished):
+    again = setup[0] / "again"
+    shutil.copytree(finished, again)
+    pool_0 = (again / "database" / "pool_0" / "manifest.json").stat().st_mtime_ns
+    assert cpsp(setup, again, "--epochs", "1") == 0  # no --resume: training starts over, no refresh in 1 epoch
+    assert (again / "database" / "pool_0" / "manifest.json").stat().st_mtime_ns == pool_0
+    assert not (again / "database" / "pool_1").exists() and not (again / "thresholds_round1.json").exists()
+    quality = json.loads((again / "pseudo_label_quality.json").read_text())
+    assert [r["round"] for r in quality["rounds"]] == [0]
+
+
 def test_a_ledger_of_another_pool_or_without_labels_is_refused(setup, capsys):
     tmp = setup[0]
     other = Ledger.create("kitti", "train", ["Car", "Pedestrian", "Cyclist"], ["900000", "900001"])

@@ -13,8 +13,10 @@ Public API (``ssal cpsp`` and the pipeline's ``cpsp`` / ``final_cpsp`` stages ca
   checkpoint of another model config is refused;
 * ``final``: the final stage (lambda_final, K_final, repeat_final, no BACK groups);
 * ``epochs``: overrides ``cpsp.epochs`` / ``train.epochs``;
-* ``resume``: continue from ``out_dir/ckpt/latest.pth``; complete database parts on disk are reused either way,
-  ``.partial`` leftovers of a killed run are rebuilt;
+* ``resume``: continue from ``out_dir/ckpt/latest.pth``, reusing every complete database part on disk;
+  without it training starts over, reusing only the complete ``labelled`` and round-0 parts (they depend on the
+  ledger and the initial checkpoint, both checked) and rebuilding the refreshes; ``.partial`` leftovers of a
+  killed run are always rebuilt;
 * ``dist``: optional ``DistContext``; by default the torchrun job this process belongs to (or a single process).
 
 It writes ``out_dir/database/`` (``ssal.ssl.database``), ``out_dir/ckpt/`` (``latest.pth`` and epoch
@@ -156,6 +158,8 @@ def run_cpsp(config: Config, ledger_path: str | Path, init_checkpoint: str | Pat
     if dist.is_main:
         atomic_write_text(out_dir / "config.yaml", config_to_yaml(config))
     root = out_dir / "database"
+    if not resume:
+        dist.run_on_main(_forget_refreshes, root, out_dir)
     build_database(config, inputs, model, init_checkpoint, root, out_dir, dist)
 
     from ssal.pipeline.supervised import build_training_set
@@ -175,6 +179,19 @@ def run_cpsp(config: Config, ledger_path: str | Path, init_checkpoint: str | Pat
         _write_quality(config, inputs, root, out_dir)
     dist.barrier()
     return latest_checkpoint_path(out_dir)
+
+
+def _forget_refreshes(root: Path, out_dir: Path) -> None:
+    """A run that starts over (no --resume) must not reuse the refreshed rounds of an earlier run: they came
+    from that run's models. Round 0 stays (it depends only on the initial checkpoint, which is checked)."""
+    import shutil
+
+    for folder in sorted(root.glob("pool_*")) + sorted(root.glob("predictions_*")):
+        index = folder.name.split("_", 1)[1].split(".", 1)[0]
+        if index.isdigit() and int(index) > 0:
+            shutil.rmtree(folder)
+    for stale in out_dir.glob("thresholds_round*.json"):
+        stale.unlink()
 
 
 def _write_quality(config: Config, inputs: CpspInputs, root: Path, out_dir: Path) -> None:
