@@ -153,7 +153,7 @@ def test_from_and_until(world, tmp_path, capsys):
 
 def test_an_interrupted_training_continues_from_its_last_checkpoint(world, tmp_path):
     run = tmp_path / "run"
-    config = config_for(world, "train.epochs=2", "data.train_repeat=2")
+    config = config_for(world, "train.epochs=2", "data.train_repeat=2", "train.ckpt_interval=1", "train.keep_last=2")
     run_pipeline(config, run, config_file="tiny", until="pretrain")
     ckpt = run / "pretrain" / "ckpt"
     # What a run killed during epoch 2 leaves: the stage marked running, the checkpoint of epoch 1 as the latest.

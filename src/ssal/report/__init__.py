@@ -24,6 +24,9 @@ def summary_rows(runs: Sequence[RunSummary]) -> tuple[list[str], list[list]]:
     """One row per model of every run: run, variant, stage, labelled boxes/frames, headline."""
     header = ["run", "variant", "seed", "model", "labelled boxes", "labelled frames", "% of pool boxes",
               runs[0].results["models"][0]["headline"]["name"] if runs else "AP"]
+    loose = any("loose" in m["headline"] for r in runs for m in r.results["models"])
+    if loose:  # KITTI: the same at the loose overlaps, which still tells weak models of short runs apart
+        header.append("same, loose overlaps")
     rows = []
     for run in runs:
         for model in run.results["models"]:
@@ -31,7 +34,8 @@ def summary_rows(runs: Sequence[RunSummary]) -> tuple[list[str], list[list]]:
             share = labelled.get("fraction") or {}
             rows.append([run.path.name, run.variant, run.results.get("seed"), model["stage"],
                          labelled["labelled_boxes"], labelled["labelled_frames"],
-                         100 * share["boxes"] if share else None, model["headline"]["value"]])
+                         100 * share["boxes"] if share else None, model["headline"]["value"]]
+                        + ([model["headline"].get("loose")] if loose else []))
     return header, rows
 
 
