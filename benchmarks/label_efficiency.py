@@ -97,21 +97,22 @@ class Tier:
     overrides: tuple[str, ...] = ()
     world_seed: int = 0
     budget_factor: float = 1.0  # multiplies the paper's shares (only the smoke tier's 40-frame pool needs it)
+    convergence_epochs: tuple[int, ...] = ()  # --convergence: schedules to try on the smallest labelled set
 
 
 TIERS = {
     # The protocol: a KITTI-sized pool, the cpu detector (0.32 m pillars over KITTI's range).
     "full": Tier("configs/synthetic/s_ssal.yaml", "kitti", 3712, 3769, epochs=40, samples=1000, cpsp_samples=1000,
-                 final_cpsp_samples=1000, cpsp_epochs=20),
+                 final_cpsp_samples=1000, cpsp_epochs=20, convergence_epochs=(10, 20, 40, 80)),
     # 2 CPU cores, at most 2 hours from nothing: a smaller pool, the tiny detector (41 x 41 m in front), one seed.
     "quick": Tier("configs/synthetic/s_ssal_tiny.yaml", "kitti", 600, 200, epochs=10, samples=160, cpsp_samples=160,
                   final_cpsp_samples=160, cpsp_epochs=6, seeds=(0,), scales=(1, 2),
-                  overrides=("cpsp.refresh_interval=3",)),
+                  overrides=("cpsp.refresh_interval=3",), convergence_epochs=(5, 10, 20)),
     # Proves the script end to end in a few minutes (the tests use it): a tiny world, one epoch per stage.
     "smoke": Tier("configs/synthetic/s_ssal_tiny.yaml", "small", 40, 12, epochs=1, samples=8, cpsp_samples=8,
                   final_cpsp_samples=8, cpsp_epochs=1, seeds=(0,), scales=(1,),
                   overrides=("cpsp.refresh_interval=0", "active.inference_batch_size=4"), world_seed=5,
-                  budget_factor=8.0),
+                  budget_factor=8.0, convergence_epochs=(1, 2)),
 }
 
 
@@ -256,6 +257,53 @@ def run_phase(tasks: list[Task], config_file: str, workers: int) -> list[str]:
     return errors
 
 
+# ------------------------------------------------------------------------------------------------ convergence
+def convergence(out: Path, tier: Tier, world: Path, boxes: int, workers: int) -> list[dict]:
+    """Is the schedule long enough? The x1, seed-0 initial set trained (``pretrain``, from scratch) with each of
+    ``tier.convergence_epochs`` epochs of ``tier.samples`` samples, each model evaluated on the val split:
+    ``OUT/convergence.json``, one point per schedule. Separate runs, not the checkpoints of one long run: the
+    one-cycle learning rate depends on the length of the schedule."""
+    from ssal.atomic import atomic_write_json
+
+    entry = next(e for e in ENTRIES if e.name == "random_normal")
+    tasks = []
+    for epochs in tier.convergence_epochs:
+        overrides = entry_overrides(tier, world, entry, 1, 0, boxes) + [f"train.epochs={epochs}"]
+        tasks.append(Task(entry, 1, 0, str(out / "convergence" / f"epochs{epochs}"), overrides, until="pretrain"))
+    errors = run_phase(tasks, tier.config, workers)
+    points = []
+    for epochs, task in zip(tier.convergence_epochs, tasks):
+        if not any(e.startswith(task.run_dir + ":") for e in errors):
+            points.append({"epochs": epochs, "samples": epochs * tier.samples, **_pretrain_ap(task, tier.config)})
+    atomic_write_json(out / "convergence.json", {"kind": "ssal-label-efficiency-convergence", "version": 1,
+                                                 "points": points})
+    return points
+
+
+def _pretrain_ap(task: Task, config_file: str) -> dict:
+    """mAP of a convergence run's ``pretrain`` model on the val split (cached beside it)."""
+    from ssal.atomic import atomic_write_json
+    from ssal.config import load_config
+    from ssal.data.datasets import dataset_from_config
+    from ssal.pipeline.prediction import evaluate_frames, load_detector, predict_frames
+    from ssal.report.metrics import headline
+
+    cache = Path(task.run_dir) / "val_map.json"
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    config = load_config(ROOT / config_file, task.overrides)
+    reader = dataset_from_config(config.data)
+    infos = reader.infos(config.data.val_split)
+    model = load_detector(config, Path(task.run_dir) / "pretrain" / "ckpt" / "latest.pth")
+    metrics = evaluate_frames(config, infos, predict_frames(config, model, reader, infos))
+    ledger = json.loads((Path(task.run_dir) / "ledger.json").read_text())
+    result = {"map_moderate": headline(metrics, "kitti")["value"], "ap": per_class_ap(metrics),
+              "labelled_boxes": sum(sum(r["boxes_per_class"].values()) for r in ledger["rounds"]),
+              "labelled_frames": sum(len(r["frames"]) for r in ledger["rounds"])}
+    atomic_write_json(cache, result)
+    return result
+
+
 # ------------------------------------------------------------------------------------------------ results
 def collect(out: Path, world: Path, tier_name: str, tier: Tier, boxes: int) -> dict:
     """``OUT/results.json``: every evaluated entry under ``OUT/runs`` (whoever ran it)."""
@@ -351,6 +399,9 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="processes running entries side by side")
     parser.add_argument("--list", action="store_true", help="print the plan and stop")
     parser.add_argument("--report-only", action="store_true", help="collect results.json and the report, run nothing")
+    parser.add_argument("--convergence", action="store_true",
+                        help="first train the smallest labelled set with each of the tier's convergence schedules "
+                             "(OUT/convergence.json; the report plots AP against frame-samples)")
     return parser.parse_args(argv)
 
 
@@ -373,6 +424,10 @@ def main(argv=None) -> int:
             print(f"    {task.run_dir}" + (f" (until {task.until})" if task.until else ""))
         return 0
     errors = []
+    if args.convergence and not args.report_only:
+        print(f"==> convergence: epochs {tier.convergence_epochs} x {tier.samples} samples", flush=True)
+        for point in convergence(out, tier, world, boxes, args.workers):
+            print(f"    {point['epochs']} epochs ({point['samples']} samples): mAP {point['map_moderate']:.2f}")
     if not args.report_only:
         print(f"==> phase 1: {len(first)} run(s) of the shared stages and full supervision", flush=True)
         errors += run_phase(first, tier.config, args.workers)

@@ -59,6 +59,7 @@ def test_the_page_shows_every_section_and_the_fraction_of_full_supervision(resul
                   "Class mix bought", "S-SSAL as a fraction of full supervision"):
         assert title in text, title
     assert "61.00 ± 1.00 (n=2) = 75.3 % of full supervision" in text  # 61 / 81
+    assert "convergence" not in text  # no convergence.json beside results.json
     assert (tmp_path / "report" / "ap_vs_boxes.png").stat().st_size > 1000
     assert (tmp_path / "report" / "class_mix.png").is_file()
 
@@ -73,3 +74,12 @@ def test_a_file_that_is_not_a_benchmark_result_is_refused(tmp_path):
     path.write_text(json.dumps({"kind": "ssal-run-results"}))
     with pytest.raises(SsalError, match="not a label-efficiency results file"):
         load_benchmark(path)
+
+
+def test_the_convergence_study_is_plotted_when_it_ran(results, tmp_path):
+    points = [{"epochs": e, "samples": 160 * e, "map_moderate": m, "labelled_boxes": 35, "labelled_frames": 6}
+              for e, m in ((5, 10.0), (10, 20.0), (20, 22.0))]
+    (results.parent / "convergence.json").write_text(json.dumps({"points": points}))
+    text = build_benchmark_report(results, tmp_path / "report").read_text()
+    assert "Convergence of the smallest labelled set" in text and "<td>3200</td><td>22.00</td>" in text
+    assert (tmp_path / "report" / "convergence.png").is_file()

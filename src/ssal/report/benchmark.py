@@ -106,9 +106,31 @@ def build_benchmark_report(results: str | Path, out: str | Path) -> Path:
             parts.append(h.section("Class mix bought by the queries", h.figure(
                 "class_mix.png", "share of each class among the queried boxes (all seeds), against the pool")))
         parts.append(h.section("Wall time (minutes, mean over seeds)", h.table(*_timing_table(groups))))
+    convergence = Path(results).parent / "convergence.json"
+    if convergence.is_file():
+        parts.append(_convergence_section(json.loads(convergence.read_text()).get("points", []), out))
     page = out / "index.html"
     atomic_write_text(page, h.page("ssal label-efficiency benchmark", parts))
     return page
+
+
+def _convergence_section(points: list[dict], out: Path) -> str:
+    """AP of the smallest labelled set (x1, seed 0) against the length of its schedule."""
+    if not points:
+        return h.section("Convergence", h.paragraph("no convergence run finished yet", "small"))
+    points = sorted(points, key=lambda p: p["samples"])
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([p["samples"] for p in points], [p["map_moderate"] for p in points], marker="o")
+    ax.set_xlabel("frame-samples of the supervised training")
+    ax.set_ylabel("mAP 3-D R40 Moderate (%)")
+    ax.set_title(f"the x1 initial set ({points[0]['labelled_boxes']} boxes, {points[0]['labelled_frames']} frames)")
+    ax.grid(alpha=0.3)
+    _save(fig, out / "convergence.png")
+    rows = [[p["epochs"], p["samples"], p["map_moderate"]] for p in points]
+    return h.section("Convergence of the smallest labelled set", h.figure(
+        "convergence.png", "separate trainings from scratch, one per schedule length"),
+        h.table(["epochs", "frame-samples", "mAP 3-D mod"], rows))
 
 
 def _entry_table(groups) -> tuple[list[str], list[list]]:
@@ -121,7 +143,7 @@ def _entry_table(groups) -> tuple[list[str], list[list]]:
         values = [r["map_moderate"] for r in members]
         share = np.mean([r["labelled_boxes"] / max(1, r["denominator"]["boxes"]) for r in members])
         table.append([entry, "all" if scale is None else f"x{scale}", len(members), _pm(values),
-                      None if not full_mean else 100 * np.mean(values) / full_mean,
+                      100 * np.mean(values) / full_mean if full_mean else None,
                       np.mean([r["labelled_boxes"] for r in members]), 100 * share,
                       np.mean([r["labelled_frames"] for r in members]),
                       np.mean([r["bought_frames"] for r in members])])
@@ -137,8 +159,9 @@ def _fraction_section(groups, scales) -> str:
             continue
         values = [r["map_moderate"] for r in s_ssal]
         boxes = np.mean([r["labelled_boxes"] / max(1, r["denominator"]["boxes"]) for r in s_ssal])
-        lines.append(h.paragraph(f"budget x{scale}: S-SSAL {_pm(values)} = {100 * np.mean(values) / np.mean(full):.1f} "
-                                 f"% of full supervision ({_pm(full)}) with {100 * boxes:.2f} % of the pool's boxes"))
+        ratio = f"{100 * np.mean(values) / np.mean(full):.1f} %" if np.mean(full) > 0 else "n/a (full supervision 0)"
+        lines.append(h.paragraph(f"budget x{scale}: S-SSAL {_pm(values)} = {ratio} of full supervision "
+                                 f"({_pm(full)}) with {100 * boxes:.2f} % of the pool's boxes"))
     if not lines:
         lines.append(h.paragraph("needs the s_ssal and full entries", "small"))
     return h.section("S-SSAL as a fraction of full supervision", *lines)
