@@ -350,8 +350,14 @@ def entry_row(entry: Entry, run_dir: Path, world: Path) -> dict:
             "bought_frames": sum(len(r["frames"]) for r in ledger["rounds"] if r["kind"] == "query"),
             "denominator": ledger["denominator"], "models": models,
             "by_tag": by_tag(run_dir, delivered["stage"], world, list(ledger["dataset"]["classes"])),
-            "wall_s": round(sum(s.get("wall_s") or 0.0 for s in manifest["stages"].values()), 1),
-            "stage_wall_s": {name: s.get("wall_s") for name, s in manifest["stages"].items()}}
+            # the entry's own stages: adopted ones (notes "adopted from ...") were timed in the donor's folder
+            "wall_s": round(sum(s.get("wall_s") or 0.0 for s in manifest["stages"].values() if not _adopted(s)), 1),
+            "stage_wall_s": {name: s.get("wall_s") for name, s in manifest["stages"].items()},
+            "adopted": [name for name, s in manifest["stages"].items() if _adopted(s)]}
+
+
+def _adopted(record: dict) -> bool:
+    return any(str(note).startswith("adopted from") for note in record.get("notes", []))
 
 
 def per_class_ap(metrics: dict) -> dict:

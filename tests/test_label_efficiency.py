@@ -72,7 +72,7 @@ def test_two_entries_end_to_end_then_resume(tmp_path, tier, capsys):
     initial, round_budget = bench.budgets(document["pool_boxes"], 25.0)
     assert active["labelled_boxes"] <= initial + round_budget and sum(active["bought_per_class"].values()) > 0
     assert full["labelled_boxes"] == full["denominator"]["boxes"] == document["pool_boxes"]
-    assert active["by_tag"] and active["wall_s"] > 0
+    assert active["by_tag"] and active["wall_s"] > 0 and active["adopted"] == ["init", "pretrain"]
     # random_normal adopted the donor's init and pretrain instead of training its own
     runs = out / "runs"
     donor = json.loads((runs / "s_ssal/x1/seed0/manifest.json").read_text())["stages"]

@@ -105,7 +105,9 @@ def build_benchmark_report(results: str | Path, out: str | Path) -> Path:
         if _plot_class_mix(groups, rows, out / "class_mix.png"):
             parts.append(h.section("Class mix bought by the queries", h.figure(
                 "class_mix.png", "share of each class among the queried boxes (all seeds), against the pool")))
-        parts.append(h.section("Wall time (minutes, mean over seeds)", h.table(*_timing_table(groups))))
+        parts.append(h.section("Wall time (minutes, mean over seeds)", h.paragraph(
+            "own stages: without the stages adopted from the S-SSAL entry of the same budget and seed (their "
+            "times are the donor's, shown per stage)", "small"), h.table(*_timing_table(groups))))
     convergence = Path(results).parent / "convergence.json"
     if convergence.is_file():
         parts.append(_convergence_section(json.loads(convergence.read_text()).get("points", []), out))
@@ -209,7 +211,7 @@ def _tag_table(groups, scale) -> tuple[list[str], list[list]] | None:
 
 def _timing_table(groups) -> tuple[list[str], list[list]]:
     stages = list(dict.fromkeys(s for members in groups.values() for r in members for s in r["stage_wall_s"]))
-    header = ["entry", "budget", "total"] + stages
+    header = ["entry", "budget", "own stages"] + stages
     table = []
     for (entry, scale), members in groups.items():
         cells = [np.mean([(r["stage_wall_s"].get(s) or 0.0) for r in members]) / 60 for s in stages]
