@@ -129,7 +129,7 @@ class Task:
 
 
 # ------------------------------------------------------------------------------------------------ world
-def ensure_world(out: Path, tier: Tier) -> Path:
+def ensure_world(out: Path, tier: Tier, workers: int = 1) -> Path:
     """``OUT/world``: the tier's synthetic world, written once (a finished world has ``ImageSets/val.txt``)."""
     from ssal.data.synthetic.generate import generate
 
@@ -138,7 +138,7 @@ def ensure_world(out: Path, tier: Tier) -> Path:
         print(f"==> writing the world: {tier.train_frames} + {tier.val_frames} frames, preset {tier.preset}",
               flush=True)
         generate(world, tier.train_frames, seed=tier.world_seed, val_frames=tier.val_frames, preset=tier.preset,
-                 overwrite=True, progress=False)
+                 overwrite=True, progress=False, workers=workers)  # same bytes whatever the workers
     return world
 
 
@@ -197,8 +197,8 @@ def plan_tasks(out: Path, tier: Tier, world: Path, entries: list[Entry], seeds, 
             donor_dir = run_dir_of(out, donor, scale, seed)
             uses_cpsp = any(e.pretrain == "cpsp" for e in active)
             until = "cpsp" if uses_cpsp else "pretrain"
-            first.append(Task(donor, scale, seed, str(donor_dir), entry_overrides(tier, world, donor, scale, seed, boxes),
-                              until=until))
+            first.append(Task(donor, scale, seed, str(donor_dir),
+                              entry_overrides(tier, world, donor, scale, seed, boxes), until=until))
             for entry in active:
                 shared = ("init", "pretrain", "cpsp") if entry.pretrain == "cpsp" else ("init", "pretrain")
                 second.append(Task(entry, scale, seed, str(run_dir_of(out, entry, scale, seed)),
@@ -419,11 +419,12 @@ def main(argv=None) -> int:
     seeds, scales = args.seeds or tier.seeds, args.scales or tier.scales
     entries = [e for e in ENTRIES if args.only is None or e.name in args.only]
     started = time.monotonic()
-    world = ensure_world(out, tier)
+    world = ensure_world(out, tier, args.workers)
     boxes = pool_boxes(ROOT / tier.config, world)
     first, second = plan_tasks(out, tier, world, entries, seeds, scales, boxes)
     print(f"==> tier {args.tier}: {len(entries)} entries, seeds {seeds}, scales {scales}; pool {boxes} boxes; "
-          f"budgets " + ", ".join(f"x{s}: {budgets(boxes, s * tier.budget_factor)}" for s in scales) + f"; {schedule_text(tier)}",
+          "budgets " + ", ".join(f"x{s}: {budgets(boxes, s * tier.budget_factor)}" for s in scales)
+          + f"; {schedule_text(tier)}",
           flush=True)
     if args.list:
         for task in first + second:

@@ -23,7 +23,8 @@ def row(entry, strategy, pretrain, scale, seed, value, boxes=350, bought=(10, 5,
             "per_class_labelled": dict(zip(CLASSES, (250, 70, 30))), "bought_per_class": dict(zip(CLASSES, bought)),
             "bought_frames": 12, "denominator": {"boxes": 17298, "frames": 3712,
                                                  "per_class": dict(zip(CLASSES, (12000, 4000, 1298)))},
-            "models": [], "by_tag": {"rain": {"frames": 7, "object_tag": False, "objects": dict(zip(CLASSES, (5, 1, 0))),
+            "models": [], "by_tag": {"rain": {"frames": 7, "object_tag": False,
+                                              "objects": dict(zip(CLASSES, (5, 1, 0))),
                                               "moderate_3d": {"Car": value, "Pedestrian": value / 2, "Cyclist": None}}},
             "wall_s": 600.0, "stage_wall_s": {"init": 1.0, "final": 599.0}}
 
@@ -32,7 +33,8 @@ def row(entry, strategy, pretrain, scale, seed, value, boxes=350, bought=(10, 5,
 def results(tmp_path) -> Path:
     rows = []
     for seed, shift in ((0, 0.0), (1, 2.0)):
-        rows += [row("s_ssal", "cal", "cpsp", 1, seed, 60 + shift), row("cal_normal", "cal", "normal", 1, seed, 50 + shift),
+        rows += [row("s_ssal", "cal", "cpsp", 1, seed, 60 + shift),
+                 row("cal_normal", "cal", "normal", 1, seed, 50 + shift),
                  row("random_cpsp", "random", "cpsp", 1, seed, 55 + shift),
                  row("random_normal", "random", "normal", 1, seed, 45 + shift),
                  row("full", "all labels", None, None, seed, 80 + shift, boxes=17298, bought=(0, 0, 0))]
