@@ -60,6 +60,9 @@ class CrbConfig:
     bandwidth: float = 5.0  # Gaussian KDE bandwidth over box point densities (points per m^3)
     alpha: float = 0.95  # the uniform target spans the alpha-quantile range of the pool's densities
     embedding: Literal["roi_features", "grad_embeddings"] = "roi_features"  # stage 2's representation
+    # CRB's code rather than its paper (both change rankings; on for comparisons with published CRB numbers):
+    absent_class_smoothing: bool = False  # stage 1 counts every absent class as one box (a 1-box frame: log C)
+    per_class_grid: bool = False  # stage 3: one density grid per class (CRB: -50 .. class max + 50), not one
 
     def validate(self) -> None:
         if self.k1 < self.k2 or self.k2 < 1:

@@ -18,6 +18,10 @@ class DataConfig:
     info_files: dict[str, str] = field(default_factory=dict)  # split -> info pickle, overriding the default places
     fov_crop: bool = True  # KITTI: keep only points in the camera image, as the labels cover only that
     train_repeat: int = 1  # passes over the labelled frames per epoch (OpenPCDet's REPEAT, for small labelled sets)
+    # an iteration-based schedule: every training epoch is this many samples whatever the labelled set's size
+    # (frames cycled in order), so that runs that bought different numbers of frames train equally long;
+    # null: |L| x train_repeat
+    samples_per_epoch: int | None = None
     # training only: drop ground-truth boxes holding no point (OpenPCDet's FILTER_EMPTY_BOXES_FOR_TRAIN, on for
     # Waymo, whose labels include objects the LiDAR never saw); the budget still counts them
     filter_empty_boxes: bool = False
@@ -32,6 +36,8 @@ class DataConfig:
             raise SsalError("at least one class is needed", "classes")
         if self.train_repeat < 1:
             raise SsalError(f"expected an integer >= 1, got {self.train_repeat}", "train_repeat")
+        if self.samples_per_epoch is not None and self.samples_per_epoch < 1:
+            raise SsalError(f"expected an integer >= 1 or null, got {self.samples_per_epoch}", "samples_per_epoch")
         if len(set(self.classes)) != len(self.classes):
             raise SsalError(f"classes repeat: {self.classes}", "classes")
         for split, interval in self.sampled_interval.items():

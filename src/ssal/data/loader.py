@@ -24,12 +24,13 @@ class DetectionDataset(torch.utils.data.Dataset):
     An item is ``{"frame_id", "points" (N, F) float32, "gt_boxes" (M, 8) float32}``: boxes of ``classes`` only,
     with the 1-based class id in the last column; points and boxes cropped to ``point_cloud_range``
     (x0, y0, z0, x1, y1, z1; a box stays when its centre is inside in x and y). ``repeat`` passes over the
-    frames make one epoch (each pass draws its own augmentation). ``drop_empty_boxes``: leave out labelled boxes
+    frames make one epoch (each pass draws its own augmentation), or exactly ``samples_per_epoch`` items when
+    given (the frames cycled in order, whatever their number). ``drop_empty_boxes``: leave out labelled boxes
     that hold no point."""
 
     def __init__(self, reader, infos: Sequence[FrameInfo], classes: Sequence[str], point_cloud_range: Sequence[float],
                  augment: AugmentConfig | None = None, database: ObjectDatabase | None = None, seed: int = 0,
-                 repeat: int = 1, drop_empty_boxes: bool = False):
+                 repeat: int = 1, drop_empty_boxes: bool = False, samples_per_epoch: int | None = None):
         self.reader = reader
         self.infos = list(infos)
         self.classes = list(classes)
@@ -38,6 +39,7 @@ class DetectionDataset(torch.utils.data.Dataset):
         self.database = database
         self.seed = seed
         self.repeat = repeat
+        self.samples_per_epoch = samples_per_epoch
         self.drop_empty_boxes = drop_empty_boxes
         self.epoch = 0
         self._grounds: dict[str, np.ndarray | None] = {}  # per frame id, see set_epoch
@@ -55,6 +57,8 @@ class DetectionDataset(torch.utils.data.Dataset):
                     frame_ground(info, self.reader.load_points(info))
 
     def __len__(self) -> int:
+        if self.samples_per_epoch is not None:
+            return self.samples_per_epoch
         return len(self.infos) * self.repeat
 
     def rng(self, index: int) -> np.random.Generator:

@@ -45,7 +45,8 @@ def build_training_set(config: Config, reader, labelled: Sequence[FrameInfo]) ->
         database = build_object_database(frames, classes).filtered(config.augment.min_points)
     return DetectionDataset(reader, labelled, classes, config.model.point_cloud_range, augment=config.augment,
                             database=database, seed=config.train.seed, repeat=config.data.train_repeat,
-                            drop_empty_boxes=config.data.filter_empty_boxes)
+                            drop_empty_boxes=config.data.filter_empty_boxes,
+                            samples_per_epoch=config.data.samples_per_epoch)
 
 
 def train_detector(config: Config, run_dir: str | Path, frame_ids: Sequence[str] | None = None, *,

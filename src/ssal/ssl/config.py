@@ -39,6 +39,9 @@ class CpspConfig:
     labelled_probability: float = 0.2  # p: a sample is a labelled frame with this probability, else a pseudo-scene
     repeat: int = 20  # epoch length = |L| x repeat (pretrain stage)
     final_repeat: int = 10  # (final stage)
+    # an iteration-based schedule: an epoch is this many samples whatever |L| (null: |L| x repeat)
+    samples_per_epoch: int | None = None  # pretrain stage
+    final_samples_per_epoch: int | None = None  # final stage
     epochs: int | None = None  # None: train.epochs
     refresh_interval: int = 10  # R: refresh the database before epochs R, 2R, ... (0: never)
     stable_iou: float = 0.5  # a new box matching an old one by more than this BEV IoU is stable / a match
@@ -61,6 +64,9 @@ class CpspConfig:
                           ("final_repeat", 1), ("refresh_interval", 0), ("inference_batch_size", 1)):
             if getattr(self, name) < low:
                 raise SsalError(f"must be at least {low}, got {getattr(self, name)}", name)
+        for name in ("samples_per_epoch", "final_samples_per_epoch"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise SsalError(f"must be at least 1 or null, got {getattr(self, name)}", name)
         if self.epochs is not None and self.epochs < 1:
             raise SsalError(f"must be at least 1 (or null for train.epochs), got {self.epochs}", "epochs")
 
@@ -90,6 +96,7 @@ class CpspConfig:
             redraws=self.redraws,
             labelled_probability=self.labelled_probability,
             repeat=self.final_repeat if final else self.repeat,
+            samples_per_epoch=self.final_samples_per_epoch if final else self.samples_per_epoch,
             refresh_interval=self.refresh_interval,
             stable_iou=self.stable_iou,
             final=final,
@@ -113,6 +120,7 @@ class CpspStage:
     redraws: int
     labelled_probability: float
     repeat: int
+    samples_per_epoch: int | None
     refresh_interval: int
     stable_iou: float
     final: bool

@@ -3,7 +3,8 @@
 Item ``i`` of epoch ``e`` is the labelled frame ``L[i mod |L|]`` (with the ordinary copy-paste from the labelled
 bank) with probability ``p``, else a pseudo-scene; only the chosen item is built (the original built both and
 threw one away). The same ``p`` means the same thing on every dataset (the original read its key as 1/P on
-KITTI and 2/(P + 1) on Waymo). Flip, rotation and scaling apply to both kinds. One epoch is ``|L| x repeat``.
+KITTI and 2/(P + 1) on Waymo). Flip, rotation and scaling apply to both kinds. One epoch is ``|L| x repeat``, or
+``samples_per_epoch`` items when the stage sets it (the iteration-based schedule).
 
 Random streams: the coin and the pseudo-scene come from ``SeedSequence([seed, e, i, purpose])``, the labelled
 item's augmentation from its own ``DetectionDataset`` stream; all are keyed by the epoch, so scenes differ from
@@ -53,6 +54,8 @@ class MixedDataset(torch.utils.data.Dataset):
         self.labelled.set_epoch(epoch)
 
     def __len__(self) -> int:
+        if self.stage.samples_per_epoch is not None:
+            return self.stage.samples_per_epoch
         return len(self.labelled.infos) * self.stage.repeat
 
     def _rng(self, index: int, purpose: int) -> np.random.Generator:

@@ -17,6 +17,13 @@ With N_r the round budget in frames (in boxes: the budget over the mean expected
 GPDB runs for ``selection_multiple`` x N_r steps (at most K2); the ranking continues with the remaining
 prototypes in seeding order, the rest of the K1 frames, then the rest of the pool, both in CLS order.
 The KDE over the chosen set is kept as a running sum on the grid, so one GPDB step costs O(K2 x C x grid).
+
+Two switches reproduce CRB's code where it differs from the description above (``active.crb``):
+``absent_class_smoothing`` counts every class a frame does not predict as one box in stage 1's histogram (so a
+1-box frame scores log C instead of 0, and frames with few classes rise); ``per_class_grid`` gives stage 3 one
+grid per class spanning that class's densities with a margin of 10 bandwidths (CRB: -50 .. max + 50 at bandwidth
+5) instead of one grid over all classes, so a rare class with low densities is not resolved by a handful of
+grid points.
 """
 
 from __future__ import annotations
@@ -33,13 +40,22 @@ from ssal.active.strategies.base import (Ranking, binary_entropy, expected_costs
                                          make_ranking, predicted_counts, unlabelled_positions)
 from ssal.active.strategies.coreset import frame_features, frame_means
 
+__all__ = ["rank", "label_entropy", "box_densities", "GRID"]
+
 GRID = 400
+CRB_MARGIN = 10.0  # per-class grids reach this many bandwidths beyond the class's densities (CRB: 50 at 5)
 
 
-def label_entropy(outputs: PoolOutputs) -> np.ndarray:
-    """(N,) entropy (nats) of each frame's predicted class histogram; 0 without boxes."""
+def label_entropy(outputs: PoolOutputs, absent_class_smoothing: bool = False) -> np.ndarray:
+    """(N,) entropy (nats) of each frame's predicted class histogram; 0 without boxes.
+
+    ``absent_class_smoothing``: a class the frame does not predict counts as one box (CRB's code), so a frame
+    with one box scores log C and one with many boxes of one class close to 0."""
     counts = segment_count(np.ones(outputs.num_boxes, dtype=bool), outputs.offsets, np.asarray(outputs.labels),
                            outputs.num_classes).astype(np.float64)
+    if absent_class_smoothing:
+        has_boxes = counts.sum(axis=1, keepdims=True) > 0
+        counts = np.where(has_boxes & (counts == 0), 1.0, counts)
     totals = counts.sum(axis=1, keepdims=True)
     p = counts / np.maximum(totals, 1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -67,7 +83,7 @@ def rank(outputs: PoolOutputs, view: LedgerView, budget: Budget, rng: np.random.
     steps = int(min(k2, max(1, np.ceil(options.selection_multiple * frames_budget))))
 
     # stage 1: CLS
-    entropy = label_entropy(outputs)[positions]
+    entropy = label_entropy(outputs, crb.absent_class_smoothing)[positions]
     box_entropy = segment_mean(binary_entropy(outputs.scores), outputs.offsets)[positions]
     cls_order = np.lexsort((rng.permutation(n), -box_entropy, -entropy))
     candidates = cls_order[:k1]
@@ -84,7 +100,7 @@ def rank(outputs: PoolOutputs, view: LedgerView, budget: Budget, rng: np.random.
     # stage 3: GPDB
     densities = box_densities(outputs)
     labels = np.asarray(outputs.labels, dtype=np.int64)
-    balance = _DensityBalance(outputs, densities, labels, positions, crb.bandwidth, crb.alpha)
+    balance = _DensityBalance(outputs, densities, labels, positions, crb.bandwidth, crb.alpha, crb.per_class_grid)
     seen = labelled_positions(outputs, view, required=False, strategy="crb")
     balance.add_frames(seen)
     picked, scores = balance.greedy(positions[prototypes], steps)
@@ -117,24 +133,28 @@ def rank(outputs: PoolOutputs, view: LedgerView, budget: Budget, rng: np.random.
 
 
 class _DensityBalance:
-    """Per-class KDE of the chosen boxes' densities on a grid, and the KL to a uniform target."""
+    """Per-class KDE of the chosen boxes' densities on a grid (one shared grid, or one per class), and the KL to
+    a uniform target. ``self.grid`` is (C, GRID): row k is the grid class k's KDE and target live on."""
 
     def __init__(self, outputs: PoolOutputs, densities: np.ndarray, labels: np.ndarray, pool: np.ndarray,
-                 bandwidth: float, alpha: float):
+                 bandwidth: float, alpha: float, per_class_grid: bool = False):
         self.outputs, self.densities, self.labels = outputs, densities, labels
         self.bandwidth = bandwidth
         c = outputs.num_classes
         pool_rows = np.flatnonzero(np.isin(outputs.frame_of_box(), pool))
         values = densities[pool_rows]
         top = float(values.max()) if len(values) else 1.0
-        self.grid = np.linspace(-3 * bandwidth, top + 3 * bandwidth, GRID)
+        self.grid = np.tile(np.linspace(-3 * bandwidth, top + 3 * bandwidth, GRID), (c, 1))
         self.target = np.zeros((c, GRID))
         for k in range(c):
             of_class = values[labels[pool_rows] == k + 1]
+            if per_class_grid:
+                margin = CRB_MARGIN * bandwidth
+                self.grid[k] = np.linspace(-margin, (of_class.max() if len(of_class) else top) + margin, GRID)
             low, high = (np.quantile(of_class, [1 - alpha, alpha]) if len(of_class) else (0.0, top))
-            inside = (self.grid >= low) & (self.grid <= max(high, low + 1e-9))
+            inside = (self.grid[k] >= low) & (self.grid[k] <= max(high, low + 1e-9))
             if not inside.any():
-                inside[np.argmin(np.abs(self.grid - low))] = True
+                inside[np.argmin(np.abs(self.grid[k] - low))] = True
             self.target[k] = inside / inside.sum()
         self.sums = np.zeros((c, GRID))  # running kernel sums of the chosen boxes, per class
 
@@ -142,7 +162,7 @@ class _DensityBalance:
         """(C, GRID) kernel sums of one frame's boxes, per class."""
         rows = slice(int(self.outputs.offsets[frame]), int(self.outputs.offsets[frame + 1]))
         d, lab = self.densities[rows], self.labels[rows]
-        phi = np.exp(-0.5 * ((self.grid[None, :] - d[:, None]) / self.bandwidth) ** 2)
+        phi = np.exp(-0.5 * ((self.grid[lab - 1] - d[:, None]) / self.bandwidth) ** 2)
         out = np.zeros((self.outputs.num_classes, GRID))
         np.add.at(out, lab - 1, phi)
         return out
