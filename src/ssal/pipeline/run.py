@@ -27,6 +27,7 @@ from ssal.errors import SsalError
 from ssal.pipeline.manifest import Manifest, StageRecord, now
 from ssal.pipeline.plan import (Stage, build_plan, changed_keys, find_stage, plain_config, relevant, stage_fingerprint,
                                  stage_keys)
+from ssal.run_lock import LOCK_NAME
 from ssal.pipeline.stages import StageContext, reset_stage, stage_function, stage_inputs
 
 __all__ = ["run_pipeline", "run_seed"]
@@ -158,7 +159,7 @@ def _open_manifest(run_dir: Path, config, config_file: str, plan: list[Stage]) -
         # Saved with the next stage that runs: a refused re-run leaves the manifest as it was.
         manifest.config, manifest.config_file, manifest.plan = plain_config(config), config_file, [s.name for s in plan]
         return manifest
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if run_dir.exists() and any(p.name != LOCK_NAME for p in run_dir.iterdir()):  # `ssal run` holds the lock
         raise SsalError("the folder is not empty and holds no manifest.json: not a run folder of ssal run; "
                         "use another --out", run_dir)
     manifest = Manifest.new(path, plain_config(config), config_file, identity, [s.name for s in plan])
