@@ -48,7 +48,8 @@ def make_world(root: Path, train_frames: int, val_frames: int) -> Path:
 # counted into $SSAL_FAULTS_WRITES and, at the $SSAL_FAULTS_KILL_AT_WRITE-th, a SIGKILL before the rename.
 HOOK = """
 import os, runpy, signal, sys
-log, target, calls, real = os.environ.get("SSAL_FAULTS_WRITES"), int(os.environ.get("SSAL_FAULTS_KILL_AT_WRITE", 0)), [0], os.replace
+log, target = os.environ.get("SSAL_FAULTS_WRITES"), int(os.environ.get("SSAL_FAULTS_KILL_AT_WRITE", 0))
+calls, real = [0], os.replace
 def replace(src, dst, *args, **kwargs):
     calls[0] += 1
     if log:
@@ -137,7 +138,8 @@ def leftovers(run: Path) -> list[str]:
 
 def compare(reference: dict, run: Path) -> dict[str, bool]:
     mine = outcome(run)
-    return {"ledger": mine["ledger"] == reference["ledger"], "selected frames": mine["selected"] == reference["selected"],
+    return {"ledger": mine["ledger"] == reference["ledger"],
+            "selected frames": mine["selected"] == reference["selected"],
             "models": mine["models"] == reference["models"], "final metrics": mine["metrics"] == reference["metrics"],
             "stages complete": mine["stages"] == reference["stages"], "no temporary files": not leftovers(run)}
 
@@ -190,7 +192,8 @@ def main() -> int:
         print(f"uninterrupted ssal run: {first:.1f} s and {second:.1f} s, identical; {len(writes)} atomic writes "
               f"({os.getloadavg()[0]:.1f} load average, {os.cpu_count()} CPUs)", flush=True)
         plan = [("time", length * (i + rng.random()) / args.kills) for i in range(args.kills)]
-        plan += [("write", 1 + int(len(writes) * (i + rng.random()) / args.write_kills)) for i in range(args.write_kills)]
+        plan += [("write", 1 + int(len(writes) * (i + rng.random()) / args.write_kills))
+                 for i in range(args.write_kills)]
         print(f"{'kill':>4} {'at':>12}  {'landed in':<14} {'writing (as in the reference)':<52} {'runs':>4}  result",
               flush=True)
         for index, (how, when) in enumerate(plan):
