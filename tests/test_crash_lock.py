@@ -65,3 +65,27 @@ def test_a_ledger_is_locked_by_a_file_beside_it(tmp_path):
             RunLock.beside(ledger, "ssal import-labels").acquire()
         assert error.value.where == str(ledger) and "ssal query (PID" in str(error.value)
         RunLock(tmp_path).acquire().release()  # the folder itself is not locked
+
+
+TINY = os.path.join(os.path.dirname(__file__), "..", "configs", "synthetic", "s_ssal_tiny.yaml")
+
+
+@pytest.mark.parametrize("command", [
+    ["run"],
+    ["cpsp", "--ledger", "ledger.json", "--init-ckpt", "pretrain.pth"],
+    ["demo", "--config", TINY],
+])
+def test_run_cpsp_and_demo_stop_on_a_folder_in_use_before_writing(tmp_path, command, capsys):
+    from ssal.cli import main
+
+    run = tmp_path / "run"
+    process = hold_in_subprocess(run)
+    try:
+        config = [] if command[0] == "demo" else ["--config", TINY, "--data-root", str(tmp_path / "world")]
+        assert main([*command, *config, "--out", str(run)]) != 0
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(run) in err[0] and f"ssal train (PID {process.pid} on host" in err[0]
+    assert sorted(p.name for p in run.iterdir()) == [LOCK_NAME]  # nothing was written

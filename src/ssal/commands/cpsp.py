@@ -23,12 +23,13 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ssal.engine import distributed_session
     from ssal.errors import SsalError
+    from ssal.run_lock import distributed_lock
     from ssal.ssl.cpsp import run_cpsp
 
     if args.epochs is not None and args.epochs < 1:
         raise SsalError(f"expected an integer >= 1, got {args.epochs}", "--epochs")
     config = config_from_args(args)
-    with distributed_session() as dist:
+    with distributed_session() as dist, distributed_lock(args.out, "ssal cpsp", dist):
         checkpoint = run_cpsp(config, args.ledger, args.init_ckpt, args.out, final=args.final, epochs=args.epochs,
                               resume=args.resume, dist=dist)
         if dist.is_main:

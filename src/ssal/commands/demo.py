@@ -28,11 +28,13 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ssal.pipeline.demo import DemoSettings, format_demo_table, run_demo
+    from ssal.run_lock import RunLock
 
     start = time.monotonic()
     settings = DemoSettings(out=Path(args.out), config=Path(args.config), train_frames=args.train_frames,
                             val_frames=args.val_frames, seed=args.seed, overrides=tuple(args.overrides))
-    result = run_demo(settings)
+    with RunLock(settings.out, "ssal demo"):  # the world and both run folders are written under it
+        result = run_demo(settings)
     print()
     print(format_demo_table(result))
     print(f"\nreport: {result.report}")

@@ -25,9 +25,10 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ssal.engine.distributed import distributed_session
     from ssal.pipeline.run import run_pipeline
+    from ssal.run_lock import distributed_lock
 
     config = config_from_args(args)
-    with distributed_session() as dist:
+    with distributed_session() as dist, distributed_lock(args.out, "ssal run", dist):
         run_pipeline(config, args.out, config_file=args.config, from_stage=args.from_stage, until=args.until,
                      dist=dist)
     return 0

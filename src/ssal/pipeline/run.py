@@ -17,6 +17,7 @@ stops after STAGE. The manifest records each stage as ``running`` before it star
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from ssal.errors import SsalError
 from ssal.pipeline.manifest import Manifest, StageRecord, now
 from ssal.pipeline.plan import (Stage, build_plan, changed_keys, find_stage, plain_config, relevant, stage_fingerprint,
                                  stage_keys)
+from ssal.run_lock import LOCK_NAME
 from ssal.pipeline.stages import StageContext, reset_stage, stage_function, stage_inputs
 
 __all__ = ["run_pipeline", "run_seed"]
@@ -48,6 +50,7 @@ def run_pipeline(config, run_dir: str | Path, *, config_file: str = "<config>", 
     if start is not None and stop is not None and stop < start:
         raise SsalError(f"--until {until} comes before --from {from_stage} in the plan", "--until")
     manifest = dist.run_on_main(_open_manifest, run_dir, config, config_file, plan)
+    dist.run_on_main(_remove_debris, run_dir)
     handler = _open_log(run_dir) if dist.is_main else None
     try:
         say = _speaker(dist)
@@ -158,12 +161,27 @@ def _open_manifest(run_dir: Path, config, config_file: str, plan: list[Stage]) -
         # Saved with the next stage that runs: a refused re-run leaves the manifest as it was.
         manifest.config, manifest.config_file, manifest.plan = plain_config(config), config_file, [s.name for s in plan]
         return manifest
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if run_dir.exists() and any(p.name != LOCK_NAME for p in run_dir.iterdir()):  # `ssal run` holds the lock
         raise SsalError("the folder is not empty and holds no manifest.json: not a run folder of ssal run; "
                         "use another --out", run_dir)
     manifest = Manifest.new(path, plain_config(config), config_file, identity, [s.name for s in plan])
     manifest.save()
     return manifest
+
+
+def _remove_debris(run_dir: Path) -> None:
+    """Delete what processes killed in this run folder left: temporary files of atomic writes (``.NAME.*.tmp``)
+    and unfinished output folders (``*.partial``), wherever they are. Nothing ever completes them (a write is
+    started again from scratch), and a run folder is written by one process at a time (``ssal run`` holds its
+    lock), so none belongs to a live writer."""
+    for path in sorted(run_dir.rglob("*.partial"), key=lambda p: len(p.parts)):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+    removed = [path for path in run_dir.rglob(".*.tmp") if path.is_file()]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    if removed:
+        _log.info("%s: removed %d temporary files of interrupted writes", run_dir, len(removed))
 
 
 def _comparable(identity: dict) -> dict:
