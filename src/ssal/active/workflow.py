@@ -7,7 +7,6 @@ oracle reads the pool's labels from the dataset; the strategies never receive th
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from ssal.active.outputs import PoolOutputs
 from ssal.active.query import query_round
 from ssal.active.strategies import get_strategy
 from ssal.errors import SsalError, warn
+from ssal.file_hash import file_sha256
 
 
 @dataclass
@@ -182,14 +182,6 @@ def check_outputs_round(outputs: PoolOutputs, round_index: int, checkpoint_sha25
         raise SsalError(f"these pool outputs were made by another checkpoint (sha256 {held[:12]}..., the given one "
                         f"is {checkpoint_sha256[:12]}...)", outputs.source)
 
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """The SHA-256 of a file, read in 4 MB blocks (a checkpoint's identity, whatever its path)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_pool_model(config, ckpt: str | os.PathLike):

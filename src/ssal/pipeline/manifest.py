@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from ssal.atomic import atomic_write_json
 from ssal.errors import SsalError
+from ssal.file_hash import file_sha256 as sha256_of_file
 
 __all__ = ["Manifest", "StageRecord", "file_sha256", "json_sha256", "KIND", "VERSION"]
 
@@ -32,12 +33,8 @@ def now() -> str:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """The first 16 hex digits of the file's SHA-256 (streamed: checkpoints can be large)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+    """The first 16 hex digits of the file's SHA-256 (what manifests record)."""
+    return sha256_of_file(path, digits=16)
 
 
 def json_sha256(value: Any) -> str:

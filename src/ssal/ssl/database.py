@@ -23,7 +23,6 @@ read pool frames through label-free infos (``strip_labels``): nothing here can s
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -39,6 +38,7 @@ from tqdm import tqdm
 from ssal.atomic import atomic_write_json
 from ssal.data.database import frame_ground
 from ssal.errors import SsalError
+from ssal.file_hash import file_sha256
 from ssal.geometry import points_in_boxes, points_in_boxes_index
 
 __all__ = [
@@ -67,11 +67,7 @@ def predictions_name(round_index: int) -> str:
 
 def file_hash(path: str | os.PathLike) -> str:
     """sha256 of a file (hex, first 16 characters): which checkpoint a part was built with."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+    return file_sha256(path, digits=16)
 
 
 def is_complete(folder: Path) -> bool:

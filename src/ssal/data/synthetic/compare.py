@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ssal.data.synthetic.pictures import save_figure
 from ssal.errors import SsalError
 
 TARGETS = ("Car", "Pedestrian", "Cyclist")
@@ -204,14 +205,7 @@ def bev_figure(synthetic: DatasetStats, real: DatasetStats, path: str | os.PathL
     _draw_frame(axes[0], synthetic, synthetic_index, "synthetic")
     _draw_frame(axes[1], real, real_index, "real KITTI")
     figure.tight_layout()
-    path = Path(path)
-    try:
-        figure.savefig(path)
-    except OSError as error:
-        raise SsalError(f"cannot write the picture ({error.strerror})", path) from None
-    finally:
-        plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def _class_counts(stats: DatasetStats) -> np.ndarray:

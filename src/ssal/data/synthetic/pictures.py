@@ -16,7 +16,7 @@ import numpy as np
 from ssal.data.kitti_label import read_label_file
 from ssal.errors import SsalError
 
-__all__ = ["draw_frames", "frames_for_tags"]
+__all__ = ["draw_frames", "frames_for_tags", "save_figure"]
 
 COLOURS = {"Car": "tab:red", "Pedestrian": "tab:orange", "Cyclist": "tab:cyan"}
 
@@ -58,14 +58,7 @@ def draw_frames(root: str | os.PathLike, panels: list[tuple[str, str, str | None
         objects = tags[frame_id]["objects"] if tags and frame_id in tags else None
         _draw(axis, dataset, frame_id, title, tag, objects)
     figure.tight_layout()
-    path = Path(path)
-    try:
-        figure.savefig(path)
-    except OSError as error:
-        raise SsalError(f"cannot write the picture ({error.strerror})", path) from None
-    finally:
-        plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def _draw(axis, dataset, frame_id: str, title: str, tag: str | None, objects: list | None) -> None:
@@ -101,3 +94,17 @@ def _corners(box: np.ndarray) -> np.ndarray:
     local = np.array([[0.5, 0.5], [0.5, -0.5], [-0.5, -0.5], [-0.5, 0.5]]) * (length, width)
     c, s = np.cos(heading), np.sin(heading)
     return local @ np.array([[c, s], [-s, c]]) + (x, y)
+
+
+def save_figure(figure, path: str | Path) -> Path:
+    """Write a matplotlib figure to ``path`` and close it; a folder that cannot be written is one SsalError."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    try:
+        figure.savefig(path)
+    except OSError as error:
+        raise SsalError(f"cannot write the picture ({error.strerror})", path) from None
+    finally:
+        plt.close(figure)
+    return path
