@@ -3,6 +3,7 @@
     python benchmarks/label_efficiency.py --tier quick --out runs/label_efficiency --workers 2
     python benchmarks/label_efficiency.py --tier full --out runs/le_full --only s_ssal random_normal --seeds 0
     python benchmarks/label_efficiency.py --tier quick --out runs/label_efficiency --list     # the plan, no work
+    python benchmarks/label_efficiency.py --tier quick --out runs/label_efficiency --threads 1  # leave a core free
 
 Every entry is one ``ssal run`` folder, ``OUT/runs/<entry>/x<scale>/seed<k>`` (full supervision:
 ``OUT/runs/full/seed<k>``), so the benchmark resumes where it stopped: finished stages are skipped, an interrupted
@@ -237,11 +238,12 @@ def _error_file(task: Task) -> Path:
     return Path(task.run_dir).with_name(Path(task.run_dir).name + ".error.txt")
 
 
-def run_phase(tasks: list[Task], config_file: str, workers: int) -> list[str]:
-    """Run ``tasks`` over ``workers`` processes; returns the errors (one line each)."""
+def run_phase(tasks: list[Task], config_file: str, workers: int, threads: int | None = None) -> list[str]:
+    """Run ``tasks`` over ``workers`` processes of ``threads`` threads each (default: the cores shared out);
+    returns the errors (one line each)."""
     if not tasks:
         return []
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
     if workers == 1:
         outcomes = [run_task(t, config_file, threads) for t in tasks]
     else:
@@ -258,7 +260,8 @@ def run_phase(tasks: list[Task], config_file: str, workers: int) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ convergence
-def convergence(out: Path, tier: Tier, world: Path, boxes: int, workers: int) -> list[dict]:
+def convergence(out: Path, tier: Tier, world: Path, boxes: int, workers: int, threads: int | None = None
+                ) -> list[dict]:
     """Is the schedule long enough? The x1, seed-0 initial set trained (``pretrain``, from scratch) with each of
     ``tier.convergence_epochs`` epochs of ``tier.samples`` samples, each model evaluated on the val split:
     ``OUT/convergence.json``, one point per schedule. Separate runs, not the checkpoints of one long run: the
@@ -270,7 +273,7 @@ def convergence(out: Path, tier: Tier, world: Path, boxes: int, workers: int) ->
     for epochs in tier.convergence_epochs:
         overrides = entry_overrides(tier, world, entry, 1, 0, boxes) + [f"train.epochs={epochs}"]
         tasks.append(Task(entry, 1, 0, str(out / "convergence" / f"epochs{epochs}"), overrides, until="pretrain"))
-    errors = run_phase(tasks, tier.config, workers)
+    errors = run_phase(tasks, tier.config, workers, threads)
     points = []
     for epochs, task in zip(tier.convergence_epochs, tasks):
         if not any(e.startswith(task.run_dir + ":") for e in errors):
@@ -403,6 +406,8 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=lambda s: tuple(int(x) for x in s.split(",")), help="e.g. 0,1,2")
     parser.add_argument("--scales", type=lambda s: tuple(int(x) for x in s.split(",")), help="e.g. 1,2,4")
     parser.add_argument("--workers", type=int, default=1, help="processes running entries side by side")
+    parser.add_argument("--threads", type=int, help="torch threads per process (default: the cores over --workers); "
+                        "1 leaves a core to other work")
     parser.add_argument("--list", action="store_true", help="print the plan and stop")
     parser.add_argument("--report-only", action="store_true", help="collect results.json and the report, run nothing")
     parser.add_argument("--convergence", action="store_true",
@@ -433,17 +438,17 @@ def main(argv=None) -> int:
     errors = []
     if args.convergence and not args.report_only:
         print(f"==> convergence: epochs {tier.convergence_epochs} x {tier.samples} samples", flush=True)
-        for point in convergence(out, tier, world, boxes, args.workers):
+        for point in convergence(out, tier, world, boxes, args.workers, args.threads):
             print(f"    {point['epochs']} epochs ({point['samples']} samples): mAP {point['map_moderate']:.2f}")
     if not args.report_only:
         print(f"==> phase 1: {len(first)} run(s) of the shared stages and full supervision", flush=True)
-        errors += run_phase(first, tier.config, args.workers)
+        errors += run_phase(first, tier.config, args.workers, args.threads)
         failed = {e.split(": ", 1)[0] for e in errors}
         second, skipped = ([t for t in second if (t.adopt_from or t.run_dir) not in failed],
                            [t for t in second if (t.adopt_from or t.run_dir) in failed])
         errors += [f"{t.run_dir}: skipped, its shared stages failed" for t in skipped if t.run_dir not in failed]
         print(f"==> phase 2: {len(second)} run(s)", flush=True)
-        errors += run_phase(second, tier.config, args.workers)
+        errors += run_phase(second, tier.config, args.workers, args.threads)
     document = collect(out, world, args.tier, tier, boxes)
     from ssal.report.benchmark import build_benchmark_report
 
