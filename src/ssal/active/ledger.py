@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Literal, Mapping, Sequence
 from ssal.active.budget import Budget
 from ssal.atomic import atomic_write_json
 from ssal.errors import SsalError
+from ssal.json_file import read_json
 
 KIND = "ssal-ledger"
 VERSION = 1
@@ -301,12 +301,7 @@ class Ledger:
     def load(cls, path: str | os.PathLike, expect: DatasetIdentity | None = None) -> Ledger:
         """The ledger in ``path``, exactly as saved; with ``expect``, an error if it belongs to another dataset."""
         path = Path(path)
-        try:
-            value = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise SsalError("ledger file not found", path) from None
-        except json.JSONDecodeError as error:
-            raise SsalError(f"not valid JSON ({error.msg} at line {error.lineno})", path) from None
+        value = read_json(path, "ledger file not found")
         if not isinstance(value, dict) or value.get("kind") != KIND:
             raise SsalError(f"not an ssal ledger (expected \"kind\": \"{KIND}\")", path)
         if value.get("version") != VERSION:

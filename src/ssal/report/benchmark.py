@@ -18,6 +18,7 @@ import numpy as np
 
 from ssal.atomic import atomic_write_text
 from ssal.errors import SsalError
+from ssal.json_file import read_json
 from ssal.report import html as h
 from ssal.report.plots import _pyplot, _save
 
@@ -30,12 +31,7 @@ ABLATION = {("random", "normal"): "random_normal", ("cal", "normal"): "cal_norma
 
 def load_benchmark(path: str | Path) -> dict:
     path = Path(path)
-    try:
-        document = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise SsalError("missing: run benchmarks/label_efficiency.py first", path) from None
-    except json.JSONDecodeError as error:
-        raise SsalError(f"not valid JSON ({error.msg} at line {error.lineno})", path) from None
+    document = read_json(path, "missing: run benchmarks/label_efficiency.py first")
     if not isinstance(document, dict) or document.get("kind") != RESULTS_KIND:
         raise SsalError(f"not a label-efficiency results file (kind {RESULTS_KIND!r} expected)", path)
     return document

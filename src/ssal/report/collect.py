@@ -3,11 +3,11 @@ model): ``results.json``, ``manifest.json``, ``ledger.json``, ``eval/*/metrics.j
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ssal.errors import SsalError
+from ssal.json_file import read_json
 
 __all__ = ["RunSummary", "load_run"]
 
@@ -40,12 +40,7 @@ class RunSummary:
 
 
 def _read(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise SsalError("missing: run `ssal run` to the evaluate stage first", path) from None
-    except json.JSONDecodeError as error:
-        raise SsalError(f"not valid JSON ({error.msg} at line {error.lineno})", path) from None
+    return read_json(path, "missing: run `ssal run` to the evaluate stage first")
 
 
 def load_run(path: str | Path) -> RunSummary:
