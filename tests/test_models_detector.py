@@ -107,6 +107,18 @@ def test_training_returns_the_loss_and_its_six_terms(scenes):
     assert int(model.train_step) == 1 and "train_step" in model.state_dict()
 
 
+def test_the_direction_check_adds_its_loss_and_keeps_headings_in_range(scenes):
+    cfg = load_model_config(TINY_YAML, ["model.roi_head.direction_check=true"])
+    model = build_detector(cfg, seed=0).train()
+    loss, logs = model(scenes)
+    assert set(logs) == LOSS_KEYS | {"loss_rcnn_dir"} and torch.isfinite(logs["loss_rcnn_dir"])
+    with torch.no_grad():
+        model.roi_head.flip_out.bias.fill_(5.0)  # turn every box round
+        predictions = model.eval()(scenes)
+    headings = torch.cat([frame["boxes"][:, 6] for frame in predictions])
+    assert len(headings) and bool(((headings >= -math.pi) & (headings < math.pi)).all())
+
+
 def test_loss_decreases_and_the_model_finds_every_object_again(trained, scenes):
     model, history = trained
     assert sum(history[-5:]) < 0.2 * sum(history[:5])

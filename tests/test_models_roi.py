@@ -14,8 +14,8 @@ from ssal.models.config import PostProcessingConfig
 from ssal.models.losses import corner_loss
 from ssal.models.post_processing import select_detections
 from ssal.models.proposal_layer import Proposals
-from ssal.models.roi_head import RoiHead, refine_boxes, roi_grid_points
-from ssal.models.roi_target_sampler import canonical_targets, sample_roi_targets
+from ssal.models.roi_head import RoiHead, faces_backwards, refine_boxes, roi_grid_points, turn_round
+from ssal.models.roi_target_sampler import RoiTargets, canonical_targets, sample_roi_targets
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "_models"
 TINY = load_model_config(CONFIGS / "tiny.yaml")
@@ -187,3 +187,52 @@ def test_dropout_masks_drop_the_configured_share_per_frame_seed():
     alone = head._dropout(x[64:], 1, seeds[1:], layer=0)
     assert torch.equal(alone, out[64:])  # frame 1's mask does not depend on frame 0
     assert not torch.equal(head._dropout(x, 2, seeds, layer=1), out)  # each layer draws its own
+
+
+def test_a_box_facing_opposite_its_roi_is_detected_and_turned_round():
+    rois = torch.tensor([[0.0, 0, 0, 4, 2, 1.5, 0.2], [0.0, 0, 0, 4, 2, 1.5, 3.0], [0.0, 0, 0, 4, 2, 1.5, -3.0]])
+    gt = torch.tensor([[0.0, 0, 0, 4, 2, 1.5, 0.2 + math.pi - 0.1], [0.0, 0, 0, 4, 2, 1.5, -3.1],
+                       [0.0, 0, 0, 4, 2, 1.5, 0.3]])
+    assert faces_backwards(rois, gt).tolist() == [True, False, True]  # the second only crosses the +-pi seam
+    turned = turn_round(rois, torch.tensor([2.0, -1.0, 0.5]))
+    torch.testing.assert_close(turned[:, 6], torch.tensor([0.2 + math.pi, 3.0, -3.0 + math.pi]))
+    assert torch.equal(turned[:, :6], rois[:, :6]) and torch.equal(turn_round(rois, None), rois)
+
+
+def test_the_direction_check_learns_facing_from_a_cue_at_the_front_at_any_heading():
+    """A map with a blob at the front of each car: the check must learn from it, in the RoI's frame, which way
+    the car faces, for RoIs at every heading, half of them pointing backwards."""
+    cfg = load_model_config(CONFIGS / "tiny.yaml", ["model.roi_head.direction_check=true", "model.roi_head.dropout=0.0"])
+    torch.manual_seed(0)
+    head = RoiHead(cfg, 1).train()
+    x0, y0, _, x1, y1, _ = cfg.point_cloud_range
+    h, w = 256, 256
+    ys, xs = torch.meshgrid(torch.linspace(y0, y1, h), torch.linspace(x0, x1, w), indexing="ij")
+
+    def scene(generator):
+        centres = torch.stack((torch.rand(24, generator=generator) * (x1 - x0 - 10) + x0 + 5,
+                               torch.rand(24, generator=generator) * (y1 - y0 - 10) + y0 + 5), dim=1)
+        heading = (torch.rand(24, generator=generator) * 2 - 1) * math.pi
+        front = centres + 1.4 * torch.stack((heading.cos(), heading.sin()), dim=1)
+        blobs = torch.exp(-((xs[None] - front[:, 0, None, None]) ** 2 + (ys[None] - front[:, 1, None, None]) ** 2))
+        gt = torch.cat((centres, torch.full((24, 1), -1.0), torch.tensor([[3.9, 1.6, 1.56]]).expand(24, 3),
+                        heading[:, None]), dim=1)
+        rois = gt.clone()
+        rois[:, 6] += math.pi * (torch.rand(24, generator=generator) < 0.5)
+        return blobs.amax(0)[None, None], rois[None], gt[None]
+
+    optimiser = torch.optim.Adam(head.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(60):
+        bev, rois, gt = scene(generator)
+        out = head(bev, rois)
+        targets = RoiTargets(rois, torch.ones(1, 24, dtype=torch.long), gt, torch.ones(1, 24), torch.ones(1, 24),
+                             torch.ones(1, 24, dtype=torch.bool), canonical_targets(rois, gt))
+        optimiser.zero_grad()
+        head.loss(out, targets)["loss_rcnn_dir"].backward()
+        optimiser.step()
+    head.eval()
+    bev, rois, gt = scene(torch.Generator().manual_seed(99))
+    with torch.no_grad():
+        turned = turn_round(rois, head(bev, rois).flip_logits)
+    assert (faces_backwards(turned, gt) == 0).float().mean() >= 0.9

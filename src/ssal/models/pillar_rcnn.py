@@ -40,7 +40,7 @@ from ssal.models.map_to_bev import scatter_to_bev
 from ssal.models.pillar_vfe import PillarVFE, pillarize
 from ssal.models.post_processing import select_detections
 from ssal.models.proposal_layer import Proposals, propose
-from ssal.models.roi_head import RoiHead, RoiHeadOutput, refine_boxes
+from ssal.models.roi_head import RoiHead, RoiHeadOutput, refine_boxes, turn_round
 from ssal.models.roi_target_sampler import sample_roi_targets
 
 
@@ -124,7 +124,7 @@ class PillarRCNN(nn.Module):
                                              >> 1)
 
     def _predictions(self, proposals: Proposals, out: RoiHeadOutput, return_hidden: bool) -> list[dict[str, Tensor]]:
-        boxes = refine_boxes(proposals.boxes, out.box_residuals)
+        boxes = turn_round(refine_boxes(proposals.boxes, out.box_residuals), out.flip_logits)
         boxes = torch.cat((boxes[..., :6], limit_period(boxes[..., 6:7])), dim=-1)  # headings in [-pi, pi)
         scores = torch.sigmoid(out.cls_logits)
         results = []

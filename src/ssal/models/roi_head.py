@@ -14,13 +14,14 @@ MC-dropout value, do not depend on the batch it is in, its place there, or the n
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ssal.geometry import rotate_points_z
+from ssal.geometry import limit_period, rotate_points_z
 from ssal.models.box_coder import CODE_SIZE, decode_boxes
 from ssal.models.config import ModelConfig
 from ssal.models.hashing import uniform_from_hash
@@ -38,12 +39,14 @@ class RoiHeadOutput:
         cls_logits: (B, R) logit of the IoU-guided confidence.
         cls_hidden: (B, R, H) input of the confidence's last linear layer (for gradient embeddings).
         box_residuals: (B, R, 7) refinement residuals in the RoI's canonical frame.
+        flip_logits: (B, R) logit that the object faces opposite its RoI (``roi_head.direction_check``), or None.
     """
 
     features: Tensor
     cls_logits: Tensor
     cls_hidden: Tensor
     box_residuals: Tensor
+    flip_logits: Tensor | None = None
 
 
 def roi_grid_points(rois: Tensor, grid_size: int, extra_width: float = 0.0) -> Tensor:
@@ -70,6 +73,19 @@ def refine_boxes(rois: Tensor, residuals: Tensor) -> Tensor:
     return boxes.view(rois.shape)
 
 
+def faces_backwards(rois: Tensor, gt_boxes: Tensor) -> Tensor:
+    """(...) bool: the GT heading differs from the RoI's by more than 90 degrees (the box must be turned round)."""
+    return limit_period(gt_boxes[..., 6] - rois[..., 6], 0.5, 2 * math.pi).abs() > math.pi / 2
+
+
+def turn_round(boxes: Tensor, flip_logits: Tensor | None) -> Tensor:
+    """``boxes`` (..., 7) turned by pi where ``flip_logits`` (...) is positive; unchanged without logits."""
+    if flip_logits is None:
+        return boxes
+    heading = boxes[..., 6:7] + math.pi * (flip_logits[..., None] > 0).to(boxes.dtype)
+    return torch.cat((boxes[..., :6], heading), dim=-1)
+
+
 def _mlp(widths: list[int], in_channels: int, momentum: float) -> tuple[nn.ModuleList, int]:
     layers = nn.ModuleList()
     for width in widths:
@@ -94,6 +110,7 @@ class RoiHead(nn.Module):
         self.reg_layers, reg_in = _mlp(h.reg_fc, self.feature_channels, cfg.bn_momentum)
         self.cls_out = nn.Linear(cls_in, 1)
         self.reg_out = nn.Linear(reg_in, CODE_SIZE)
+        self.flip_out = nn.Linear(reg_in, 1) if h.direction_check else None
         for m in self.modules():
             if isinstance(m, (nn.Linear, nn.Conv2d)):
                 nn.init.xavier_normal_(m.weight)
@@ -117,8 +134,9 @@ class RoiHead(nn.Module):
         features = x
         hidden = self._branch(self.cls_layers, features, b, dropout_seeds, layer)
         reg_hidden = self._branch(self.reg_layers, features, b, dropout_seeds, layer + 1)
+        flip = None if self.flip_out is None else self.flip_out(reg_hidden).view(b, r)
         return RoiHeadOutput(features.view(b, r, -1), self.cls_out(hidden).view(b, r), hidden.view(b, r, -1),
-                             self.reg_out(reg_hidden).view(b, r, CODE_SIZE))
+                             self.reg_out(reg_hidden).view(b, r, CODE_SIZE), flip)
 
     def pool(self, bev: Tensor, rois: Tensor) -> Tensor:
         """(B, R, G*G, C) bilinear samples of ``bev`` (B, C, H, W) at the grid points of ``rois`` (B, R, 7)."""
@@ -155,7 +173,8 @@ class RoiHead(nn.Module):
 
     def loss(self, out: RoiHeadOutput, targets: RoiTargets) -> dict[str, Tensor]:
         """``loss_rcnn_cls`` (BCE on the IoU target), ``loss_rcnn_reg`` (smooth-L1 on foreground residuals) and
-        ``loss_rcnn_corner`` (corner distance of refined foreground boxes), each a mean over its RoIs."""
+        ``loss_rcnn_corner`` (corner distance of refined foreground boxes), each a mean over its RoIs; with the
+        direction check also ``loss_rcnn_dir`` (BCE: does the foreground RoI face opposite its GT)."""
         h = self.cfg.roi_head
         loss_cls = F.binary_cross_entropy_with_logits(out.cls_logits, targets.cls_targets)
         fg = targets.reg_mask
@@ -164,5 +183,10 @@ class RoiHead(nn.Module):
         loss_reg = (reg * fg).sum() / count
         refined = refine_boxes(targets.rois[fg], out.box_residuals[fg])
         loss_corner = corner_loss(refined, targets.gt_boxes[fg]).sum() / count
-        return {"loss_rcnn_cls": loss_cls * h.cls_weight, "loss_rcnn_reg": loss_reg * h.reg_weight,
-                "loss_rcnn_corner": loss_corner * h.corner_weight}
+        losses = {"loss_rcnn_cls": loss_cls * h.cls_weight, "loss_rcnn_reg": loss_reg * h.reg_weight,
+                  "loss_rcnn_corner": loss_corner * h.corner_weight}
+        if out.flip_logits is not None:
+            backwards = faces_backwards(targets.rois, targets.gt_boxes).to(out.flip_logits.dtype)
+            loss_dir = F.binary_cross_entropy_with_logits(out.flip_logits, backwards, reduction="none")
+            losses["loss_rcnn_dir"] = (loss_dir * fg).sum() / count * h.direction_weight
+        return losses
