@@ -1,0 +1,122 @@
+"""How visible an object's facing is in its own points, whatever the detector: per class, a small classifier learns
+from the training split whether an object's points, in its labelled box frame and turned round at random, face
+forwards or backwards, and is scored on the validation split.
+
+    python benchmarks/facing.py --config configs/synthetic/cpu.yaml --data-root DATA [--max-frames 2000]
+
+Issue 12 asks for headings "learnable from the points" (Pedestrian AOS >= 0.8 x 2-D AP). A detector's AOS mixes
+that with how well the detector learnt it; this separates the two. An object whose front and back look alike
+scores 0.5; accuracy a is roughly the AOS / 2-D AP ratio a detector could reach by reading the same cues (a box
+turned round adds nothing to AOS). Features: point share and mean intensity per cell of an 8 x 4 x 8 grid over the
+box (length x width x height, 10 cm margin), so the classifier sees the shape, not the count.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from ssal.config import load_config
+from ssal.data.datasets import dataset_from_config
+
+CLASSES = ("Car", "Pedestrian", "Cyclist")
+GRID = (8, 4, 8)
+MARGIN = 0.1
+POINT_BANDS = ((5, 50), (50, 200), (200, None))
+
+
+def box_frame_points(points: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """(K, 4) points of ``points`` (N, 4) inside ``box`` (7,) plus ``MARGIN``, as (x, y, z) in the box frame scaled
+    to [-1, 1] per axis, and intensity."""
+    d = points[:, :3] - box[:3]
+    c, s = np.cos(-box[6]), np.sin(-box[6])
+    half = np.array([box[3] / 2 + MARGIN, box[4] / 2 + MARGIN, box[5] / 2 + MARGIN / 2])
+    local = np.stack((c * d[:, 0] - s * d[:, 1], s * d[:, 0] + c * d[:, 1], d[:, 2]), axis=1) / half
+    inside = np.all(np.abs(local) < 1.0, axis=1)
+    return np.concatenate((local[inside], points[inside, 3:4]), axis=1)
+
+
+def occupancy(local: np.ndarray, turned: bool) -> np.ndarray:
+    """Point share and mean intensity per grid cell of box-frame points ``local`` (K, 4), the box turned round
+    (x and y negated) when ``turned``."""
+    xyz = local[:, :3] * (np.array([-1.0, -1.0, 1.0]) if turned else 1.0)
+    cells = [np.clip(((xyz[:, k] + 1) / 2 * n).astype(int), 0, n - 1) for k, n in enumerate(GRID)]
+    share, intensity = np.zeros(GRID), np.zeros(GRID)
+    np.add.at(share, tuple(cells), 1.0)
+    np.add.at(intensity, tuple(cells), local[:, 3])
+    intensity /= np.maximum(share, 1.0)
+    return np.concatenate(((share / max(len(local), 1)).ravel(), intensity.ravel())).astype(np.float32)
+
+
+def objects(reader, infos, cls: str, min_points: int = 5) -> list[tuple[np.ndarray, int]]:
+    """(box-frame points, point count) of every labelled ``cls`` object with at least ``min_points`` points."""
+    found = []
+    for info in infos:
+        annos = info.annos
+        if annos is None or not np.any(annos.name == cls):
+            continue
+        points = reader.load_points(info)
+        for box in annos.gt_boxes_lidar[annos.name == cls]:
+            local = box_frame_points(points, box)
+            if len(local) >= min_points:
+                found.append((local, len(local)))
+    return found
+
+
+def facing_accuracy(train: list, val: list, seed: int = 0, epochs: int = 60) -> np.ndarray:
+    """(V,) bool: whether a classifier trained on ``train`` objects tells each ``val`` object's facing."""
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+
+    def features(items):
+        turned = rng.random(len(items)) < 0.5
+        x = np.stack([occupancy(local, t) for (local, _), t in zip(items, turned)])
+        return torch.from_numpy(x), torch.from_numpy(turned.astype(np.int64))
+
+    x, y = features(train)
+    x_val, y_val = features(val)
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 128), torch.nn.ReLU(), torch.nn.Linear(128, 2))
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
+    for _ in range(epochs):
+        order = torch.randperm(len(x))
+        for start in range(0, len(x), 256):
+            batch = order[start:start + 256]
+            optimiser.zero_grad()
+            torch.nn.functional.cross_entropy(net(x[batch]), y[batch]).backward()
+            optimiser.step()
+    with torch.no_grad():
+        return (net(x_val).argmax(dim=1) == y_val).numpy()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--data-root", required=True)
+    parser.add_argument("--max-frames", type=int, default=2000, help="frames read from each split")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    config = load_config(args.config, [f"data.root={args.data_root}"])
+    reader = dataset_from_config(config.data)
+    train_infos = reader.infos("train")[: args.max_frames]
+    val_infos = reader.infos("val")[: args.max_frames]
+    print("| class | train objects | val objects | facing told | " +
+          " | ".join(f"{lo}-{hi or ''} points" for lo, hi in POINT_BANDS) + " |")
+    print("|---|---|---|---|" + "---|" * len(POINT_BANDS))
+    for cls in CLASSES:
+        train, val = objects(reader, train_infos, cls), objects(reader, val_infos, cls)
+        if not train or not val:
+            print(f"| {cls} | {len(train)} | {len(val)} | - |" + " - |" * len(POINT_BANDS))
+            continue
+        right = facing_accuracy(train, val, args.seed)
+        counts = np.array([n for _, n in val])
+        bands = []
+        for lo, hi in POINT_BANDS:
+            band = (counts >= lo) & (counts < (hi or np.inf))
+            bands.append(f"{right[band].mean():.2f} ({band.sum()})" if band.any() else "-")
+        print(f"| {cls} | {len(train)} | {len(val)} | {right.mean():.3f} | " + " | ".join(bands) + " |")
+
+
+if __name__ == "__main__":
+    main()
