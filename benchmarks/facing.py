@@ -50,18 +50,21 @@ def occupancy(local: np.ndarray, turned: bool) -> np.ndarray:
     return np.concatenate(((share / max(len(local), 1)).ravel(), intensity.ravel())).astype(np.float32)
 
 
-def objects(reader, infos, cls: str, min_points: int = 5) -> list[tuple[np.ndarray, int]]:
-    """(box-frame points, point count) of every labelled ``cls`` object with at least ``min_points`` points."""
-    found = []
+def objects(reader, infos, min_points: int = 5) -> dict[str, list[tuple[np.ndarray, int]]]:
+    """Per class of ``CLASSES``, (box-frame points, point count) of every labelled object with at least
+    ``min_points`` points; each frame's points are read once."""
+    found = {cls: [] for cls in CLASSES}
     for info in infos:
         annos = info.annos
-        if annos is None or not np.any(annos.name == cls):
+        if annos is None or not np.isin(annos.name, CLASSES).any():
             continue
         points = reader.load_points(info)
-        for box in annos.gt_boxes_lidar[annos.name == cls]:
+        for name, box in zip(annos.name, annos.gt_boxes_lidar):
+            if name not in found:
+                continue
             local = box_frame_points(points, box)
             if len(local) >= min_points:
-                found.append((local, len(local)))
+                found[name].append((local, len(local)))
     return found
 
 
@@ -104,8 +107,9 @@ def main() -> None:
     print("| class | train objects | val objects | facing told | " +
           " | ".join(f"{lo}-{hi or ''} points" for lo, hi in POINT_BANDS) + " |")
     print("|---|---|---|---|" + "---|" * len(POINT_BANDS))
+    train_objects, val_objects = objects(reader, train_infos), objects(reader, val_infos)
     for cls in CLASSES:
-        train, val = objects(reader, train_infos, cls), objects(reader, val_infos, cls)
+        train, val = train_objects[cls], val_objects[cls]
         if not train or not val:
             print(f"| {cls} | {len(train)} | {len(val)} | - |" + " - |" * len(POINT_BANDS))
             continue

@@ -202,7 +202,8 @@ def test_a_box_facing_opposite_its_roi_is_detected_and_turned_round():
 def test_the_direction_check_learns_facing_from_a_cue_at_the_front_at_any_heading():
     """A map with a blob at the front of each car: the check must learn from it, in the RoI's frame, which way
     the car faces, for RoIs at every heading, half of them pointing backwards."""
-    cfg = load_model_config(CONFIGS / "tiny.yaml", ["model.roi_head.direction_check=true", "model.roi_head.dropout=0.0"])
+    cfg = load_model_config(CONFIGS / "tiny.yaml",
+                            ["model.roi_head.direction_check=true", "model.roi_head.dropout=0.0"])
     torch.manual_seed(0)
     head = RoiHead(cfg, 1).train()
     x0, y0, _, x1, y1, _ = cfg.point_cloud_range
