@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from ssal.active.pool_inference import InferenceRequest, PoolPredictor
 from ssal.geometry import boxes_iou_bev
 from ssal.models import badge_embedding, build_detector, load_model_config
 
@@ -117,6 +119,20 @@ def test_the_direction_check_adds_its_loss_and_keeps_headings_in_range(scenes):
         predictions = model.eval()(scenes)
     headings = torch.cat([frame["boxes"][:, 6] for frame in predictions])
     assert len(headings) and bool(((headings >= -math.pi) & (headings < math.pi)).all())
+
+
+def test_rois_pooled_from_the_pillar_map_train_predict_and_rerun_for_mc_dropout(scenes):
+    cfg = load_model_config(TINY_YAML, ["model.roi_head.pool_pillar_map=true", "model.roi_head.dropout=0.0"])
+    model = build_detector(cfg, seed=0).train()
+    loss, logs = model(scenes)
+    assert set(logs) == LOSS_KEYS and torch.isfinite(loss)
+    loss.backward()
+    assert model.roi_head.reduce_pillars[0].weight.grad.abs().sum() > 0  # the pillar samples reach the loss
+    frames = PoolPredictor(model.eval(), InferenceRequest(mc_passes=2), seed=1)(scenes)
+    assert sum(len(frame["boxes"]) for frame in frames) > 0
+    for frame in frames:  # without dropout every MC pass re-runs the head on the same maps: the same boxes
+        for k in range(2):
+            np.testing.assert_allclose(frame["mc_boxes"][:, k, :6], frame["boxes"][:, :6], atol=1e-4)
 
 
 def test_loss_decreases_and_the_model_finds_every_object_again(trained, scenes):

@@ -199,13 +199,15 @@ def test_a_box_facing_opposite_its_roi_is_detected_and_turned_round():
     assert torch.equal(turned[:, :6], rois[:, :6]) and torch.equal(turn_round(rois, None), rois)
 
 
-def test_the_direction_check_learns_facing_from_a_cue_at_the_front_at_any_heading():
-    """A map with a blob at the front of each car: the check must learn from it, in the RoI's frame, which way
-    the car faces, for RoIs at every heading, half of them pointing backwards."""
-    cfg = load_model_config(CONFIGS / "tiny.yaml",
-                            ["model.roi_head.direction_check=true", "model.roi_head.dropout=0.0"])
+def _facing_told(cue_on_pillar_map: bool, pool_pillar_map: bool) -> float:
+    """Train the direction check on maps with a blob at the front of each car, for RoIs at every heading, half of
+    them pointing backwards; the share of held-out RoIs it turns the right way. The blob sits on the backbone map,
+    or only on the pillar map (the backbone map then reads zeros)."""
+    overrides = ["model.roi_head.direction_check=true", "model.roi_head.dropout=0.0",
+                 f"model.roi_head.pool_pillar_map={str(pool_pillar_map).lower()}"]
+    cfg = load_model_config(CONFIGS / "tiny.yaml", overrides)
     torch.manual_seed(0)
-    head = RoiHead(cfg, 1).train()
+    head = RoiHead(cfg, 1, pillar_channels=1 if pool_pillar_map else None).train()
     x0, y0, _, x1, y1, _ = cfg.point_cloud_range
     h, w = 256, 256
     ys, xs = torch.meshgrid(torch.linspace(y0, y1, h), torch.linspace(x0, x1, w), indexing="ij")
@@ -220,20 +222,34 @@ def test_the_direction_check_learns_facing_from_a_cue_at_the_front_at_any_headin
                         heading[:, None]), dim=1)
         rois = gt.clone()
         rois[:, 6] += math.pi * (torch.rand(24, generator=generator) < 0.5)
-        return blobs.amax(0)[None, None], rois[None], gt[None]
+        cue = blobs.amax(0)[None, None]
+        maps = (torch.zeros_like(cue), cue) if cue_on_pillar_map else (cue, torch.zeros_like(cue))
+        return maps, rois[None], gt[None]
+
+    def run(maps, rois):
+        return head(maps[0], rois, pillar_map=maps[1] if pool_pillar_map else None)
 
     optimiser = torch.optim.Adam(head.parameters(), lr=3e-3)
     generator = torch.Generator().manual_seed(1)
     for _ in range(60):
-        bev, rois, gt = scene(generator)
-        out = head(bev, rois)
+        maps, rois, gt = scene(generator)
+        out = run(maps, rois)
         targets = RoiTargets(rois, torch.ones(1, 24, dtype=torch.long), gt, torch.ones(1, 24), torch.ones(1, 24),
                              torch.ones(1, 24, dtype=torch.bool), canonical_targets(rois, gt))
         optimiser.zero_grad()
         head.loss(out, targets)["loss_rcnn_dir"].backward()
         optimiser.step()
     head.eval()
-    bev, rois, gt = scene(torch.Generator().manual_seed(99))
+    maps, rois, gt = scene(torch.Generator().manual_seed(99))
     with torch.no_grad():
-        turned = turn_round(rois, head(bev, rois).flip_logits)
-    assert (faces_backwards(turned, gt) == 0).float().mean() >= 0.9
+        turned = turn_round(rois, run(maps, rois).flip_logits)
+    return float((faces_backwards(turned, gt) == 0).float().mean())
+
+
+def test_the_direction_check_learns_facing_from_a_cue_at_the_front_at_any_heading():
+    assert _facing_told(cue_on_pillar_map=False, pool_pillar_map=False) >= 0.9
+
+
+def test_the_rois_read_a_cue_that_only_the_pillar_map_shows_when_they_pool_it():
+    assert _facing_told(cue_on_pillar_map=True, pool_pillar_map=True) >= 0.9
+    assert _facing_told(cue_on_pillar_map=True, pool_pillar_map=False) < 0.7  # the backbone map alone: a guess

@@ -1,7 +1,8 @@
 """``pillar_rcnn``: PV-RCNN's two-stage structure in plain PyTorch, on pillars.
 
 pillars (PFN) -> BEV canvas -> 2-D backbone -> anchor RPN -> proposals (top-k + rotated NMS) -> class-agnostic
-RoI head (rotated RoI-grid pooling from the BEV map, 256-d RoI feature, IoU-guided score, box refinement).
+RoI head (rotated RoI-grid pooling from the BEV map, optionally also from the pillar map, 256-d RoI feature,
+IoU-guided score, box refinement).
 
 Batch (built by the data loader)::
 
@@ -55,7 +56,8 @@ class PillarRCNN(nn.Module):
         self.vfe = PillarVFE(cfg)
         self.backbone = BevBackbone(cfg.backbone, self.vfe.out_channels, cfg.bn_momentum)
         self.anchor_head = AnchorHead(cfg, self.backbone.out_channels)
-        self.roi_head = RoiHead(cfg, self.backbone.out_channels)
+        pillar_channels = self.vfe.out_channels if cfg.roi_head.pool_pillar_map else None
+        self.roi_head = RoiHead(cfg, self.backbone.out_channels, pillar_channels)
         self.register_buffer("train_step", torch.zeros((), dtype=torch.long))
         self._mc_seed: int | None = None
         self._mc_pass = 0
@@ -69,9 +71,9 @@ class PillarRCNN(nn.Module):
         self._mc_pass = 0
 
     def forward(self, batch: dict, return_hidden: bool = False):
-        bev, rpn = self._first_stage(batch)
+        bev, rpn, pillar_map = self._first_stage(batch)
         if self.training:
-            return self._training_losses(batch, bev, rpn)
+            return self._training_losses(batch, bev, rpn, pillar_map)
         p = self.cfg.proposals
         rpn = _float(rpn)
         proposals = propose(rpn.cls_logits, partial(self.anchor_head.decode, rpn), p.test_pre_nms, p.test_post_nms,
@@ -80,7 +82,7 @@ class PillarRCNN(nn.Module):
         if self._mc_seed is not None:
             seeds = frame_seeds(self._mc_seed, f"mc {self._mc_pass}", _frame_ids(batch), bev.device)
             self._mc_pass += 1
-        out = self.roi_head(bev, proposals.boxes, dropout_seeds=seeds)
+        out = self.roi_head(bev, proposals.boxes, dropout_seeds=seeds, pillar_map=pillar_map)
         return self._predictions(proposals, out, return_hidden)
 
     def _first_stage(self, batch: dict):
@@ -91,7 +93,8 @@ class PillarRCNN(nn.Module):
         pillars = pillarize(points, cfg, max_pillars)
         canvas = scatter_to_bev(self.vfe(pillars), pillars.coords, int(batch["batch_size"]), cfg.grid_size)
         bev = self.backbone(canvas.contiguous(memory_format=self._conv_layout(canvas.device)))
-        return bev, self.anchor_head(bev)
+        pillar_map = canvas if cfg.roi_head.pool_pillar_map else None  # the RoI head's finer source
+        return bev, self.anchor_head(bev), pillar_map
 
     def _conv_layout(self, device: torch.device) -> torch.memory_format:
         """The memory layout the backbone's convolutions run in (the weights are plain, so the input decides).
@@ -101,7 +104,8 @@ class PillarRCNN(nn.Module):
         plain = self.training and device.type == "cpu"
         return torch.contiguous_format if plain else torch.channels_last
 
-    def _training_losses(self, batch: dict, bev: Tensor, rpn: RpnOutput) -> tuple[Tensor, dict[str, Tensor]]:
+    def _training_losses(self, batch: dict, bev: Tensor, rpn: RpnOutput, pillar_map: Tensor | None
+                         ) -> tuple[Tensor, dict[str, Tensor]]:
         gt_boxes = batch["gt_boxes"].to(device=bev.device, dtype=torch.float32)
         step = int(self.train_step)  # the one host read of the step counter
         generator = self._training_generator(batch, step)
@@ -112,7 +116,7 @@ class PillarRCNN(nn.Module):
                             p.train_post_nms, p.train_nms_iou)
         targets = sample_roi_targets(proposals, gt_boxes, self.cfg.roi_head, generator)
         seeds = frame_seeds(self.seed, f"train {step}", _frame_ids(batch), bev.device)
-        out = self.roi_head(bev, targets.rois, dropout_seeds=seeds)
+        out = self.roi_head(bev, targets.rois, dropout_seeds=seeds, pillar_map=pillar_map)
         losses.update(self.roi_head.loss(out, targets))
         self.train_step += 1
         return sum(losses.values()), {k: v.detach() for k, v in losses.items()}

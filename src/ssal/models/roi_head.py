@@ -3,7 +3,9 @@ an IoU-guided confidence and a box refinement in the RoI's canonical frame (PV-R
 
 Pooling: ``grid_size x grid_size`` points spread over each RoI (enlarged by ``pool_extra_width`` on every side) in
 its own frame are turned by its heading, moved to its centre and sampled bilinearly from the (channel-reduced)
-BEV map with ``grid_sample``. The pooled grid and the RoI's height and size ``(z, dx, dy, dz)`` enter the MLP.
+BEV map with ``grid_sample``. With ``pool_pillar_map`` the same grid is also sampled from the pillar map (the VFE's
+output at pillar resolution, finer than the backbone's strided map) and each sample reduced by a linear layer. The
+pooled grid(s) and the RoI's height and size ``(z, dx, dy, dz)`` enter the MLP.
 
 Dropout follows the hidden layers of the shared MLP (not the RoI feature itself) and the first layer of each branch,
 as in OpenPCDet (MC-dropout and BADGE read these layers); it is on in training and, for MC-dropout, in eval when the
@@ -39,7 +41,8 @@ class RoiHeadOutput:
         cls_logits: (B, R) logit of the IoU-guided confidence.
         cls_hidden: (B, R, H) input of the confidence's last linear layer (for gradient embeddings).
         box_residuals: (B, R, 7) refinement residuals in the RoI's canonical frame.
-        flip_logits: (B, R) logit that the object faces opposite its RoI (``roi_head.direction_check``), or None.
+        flip_logits: (B, R) logit that the object faces opposite its RoI (``roi_head.direction_check``, on a branch
+            of its own), or None.
     """
 
     features: Tensor
@@ -96,21 +99,34 @@ def _mlp(widths: list[int], in_channels: int, momentum: float) -> tuple[nn.Modul
 
 
 class RoiHead(nn.Module):
-    """BEV map (B, C, H, W) + RoIs (B, R, 7) -> ``RoiHeadOutput``."""
+    """BEV map (B, C, H, W) + RoIs (B, R, 7) [+ pillar map (B, P, H', W')] -> ``RoiHeadOutput``.
 
-    def __init__(self, cfg: ModelConfig, in_channels: int):
+    ``pillar_channels`` is the pillar map's channel count; give it when ``roi_head.pool_pillar_map`` is on."""
+
+    def __init__(self, cfg: ModelConfig, in_channels: int, pillar_channels: int | None = None):
         super().__init__()
         self.cfg = cfg
         h = cfg.roi_head
+        if h.pool_pillar_map and pillar_channels is None:
+            raise ValueError("roi_head.pool_pillar_map needs the pillar map's channel count")
         self.reduce = nn.Sequential(Conv1x1(in_channels, h.pool_channels, bias=False),
                                     nn.BatchNorm2d(h.pool_channels, eps=1e-3, momentum=cfg.bn_momentum), nn.ReLU())
-        pooled = h.pool_channels * h.grid_size**2 + 4
+        self.reduce_pillars = None
+        if h.pool_pillar_map:  # per sample, not over the map: G*G samples per RoI are far fewer than the map's cells
+            self.reduce_pillars = nn.Sequential(nn.Linear(pillar_channels, h.pool_channels, bias=False),
+                                                nn.BatchNorm1d(h.pool_channels, eps=1e-3, momentum=cfg.bn_momentum),
+                                                nn.ReLU())
+        maps = 2 if h.pool_pillar_map else 1
+        pooled = maps * h.pool_channels * h.grid_size**2 + 4
         self.shared, self.feature_channels = _mlp(h.shared_fc, pooled, cfg.bn_momentum)
         self.cls_layers, cls_in = _mlp(h.cls_fc, self.feature_channels, cfg.bn_momentum)
         self.reg_layers, reg_in = _mlp(h.reg_fc, self.feature_channels, cfg.bn_momentum)
         self.cls_out = nn.Linear(cls_in, 1)
         self.reg_out = nn.Linear(reg_in, CODE_SIZE)
-        self.flip_out = nn.Linear(reg_in, 1) if h.direction_check else None
+        self.dir_layers, self.flip_out = None, None
+        if h.direction_check:
+            self.dir_layers, dir_in = _mlp(h.direction_fc, self.feature_channels, cfg.bn_momentum)
+            self.flip_out = nn.Linear(dir_in, 1)
         for m in self.modules():
             if isinstance(m, (nn.Linear, nn.Conv2d)):
                 nn.init.xavier_normal_(m.weight)
@@ -119,11 +135,18 @@ class RoiHead(nn.Module):
         nn.init.normal_(self.reg_out.weight, mean=0.0, std=0.001)
         self.mc_dropout = False  # set by the detector: dropout stays on in eval mode
 
-    def forward(self, bev: Tensor, rois: Tensor, dropout_seeds: Tensor | None = None) -> RoiHeadOutput:
+    def forward(self, bev: Tensor, rois: Tensor, dropout_seeds: Tensor | None = None,
+                pillar_map: Tensor | None = None) -> RoiHeadOutput:
         """``dropout_seeds`` (B,) int64 draws the dropout masks per frame; without it torch's global generator
-        draws them."""
+        draws them. ``pillar_map`` is required with ``roi_head.pool_pillar_map``."""
         b, r = rois.shape[:2]
         pooled = self.pool(self.reduce(bev), rois).reshape(b * r, -1)
+        if self.reduce_pillars is not None:
+            if pillar_map is None:
+                raise ValueError("roi_head.pool_pillar_map is on: pass the pillar map")
+            samples = self.pool(pillar_map, rois)  # (B, R, G*G, P)
+            fine = self.reduce_pillars(samples.reshape(-1, samples.shape[-1]).to(pooled.dtype))
+            pooled = torch.cat((pooled, fine.reshape(b * r, -1)), dim=1)
         geometry = torch.cat((rois[..., 2:3], rois[..., 3:6]), dim=-1).reshape(b * r, 4).to(pooled.dtype)
         x = torch.cat((pooled, geometry), dim=1)
         layer = 0
@@ -134,12 +157,15 @@ class RoiHead(nn.Module):
         features = x
         hidden = self._branch(self.cls_layers, features, b, dropout_seeds, layer)
         reg_hidden = self._branch(self.reg_layers, features, b, dropout_seeds, layer + 1)
-        flip = None if self.flip_out is None else self.flip_out(reg_hidden).view(b, r)
+        flip = None
+        if self.flip_out is not None:
+            flip = self.flip_out(self._branch(self.dir_layers, features, b, dropout_seeds, layer + 2)).view(b, r)
         return RoiHeadOutput(features.view(b, r, -1), self.cls_out(hidden).view(b, r), hidden.view(b, r, -1),
                              self.reg_out(reg_hidden).view(b, r, CODE_SIZE), flip)
 
     def pool(self, bev: Tensor, rois: Tensor) -> Tensor:
-        """(B, R, G*G, C) bilinear samples of ``bev`` (B, C, H, W) at the grid points of ``rois`` (B, R, 7)."""
+        """(B, R, G*G, C) bilinear samples of ``bev`` (B, C, H, W), a map over the point-cloud range at any
+        resolution, at the grid points of ``rois`` (B, R, 7)."""
         h = self.cfg.roi_head
         x0, y0, _, x1, y1, _ = self.cfg.point_cloud_range
         points = roi_grid_points(rois, h.grid_size, h.pool_extra_width)  # (B, R, G*G, 2)
