@@ -121,7 +121,8 @@ class RoiHeadConfig:
     # own frame a facing cue (a bonnet, a walker's lean) looks the same whatever the heading.
     direction_check: bool = False
     direction_weight: float = 0.2  # weight of loss_rcnn_dir (BCE on foreground RoIs)
-    # The check's own hidden layers: on the refinement branch's hidden layer it cost 5-7 points of Car 3-D AP.
+    # The check's own hidden layers. Measured on the synthetic world (docs/results.md) it fixes car facing but costs
+    # Car 3-D AP: 5-7 points on the refinement branch's hidden layer, 5.7 on a branch of its own; so it stays off.
     direction_fc: list[int] = field(default_factory=lambda: [256])
     # Also pool the RoI grid from the pillar map (the VFE's output, the finest map there is: 0.32 m on `cpu`) beside
     # the backbone's strided map. A walker is one or two cells of a 0.64 m map; its facing and its shape, which set it
