@@ -56,8 +56,7 @@ class PillarRCNN(nn.Module):
         self.vfe = PillarVFE(cfg)
         self.backbone = BevBackbone(cfg.backbone, self.vfe.out_channels, cfg.bn_momentum)
         self.anchor_head = AnchorHead(cfg, self.backbone.out_channels)
-        pillar_channels = self.vfe.out_channels if cfg.roi_head.pool_pillar_map else None
-        self.roi_head = RoiHead(cfg, self.backbone.out_channels, pillar_channels)
+        self.roi_head = RoiHead(cfg, self.backbone.out_channels, self.vfe.out_channels)
         self.register_buffer("train_step", torch.zeros((), dtype=torch.long))
         self._mc_seed: int | None = None
         self._mc_pass = 0
@@ -93,7 +92,9 @@ class PillarRCNN(nn.Module):
         pillars = pillarize(points, cfg, max_pillars)
         canvas = scatter_to_bev(self.vfe(pillars), pillars.coords, int(batch["batch_size"]), cfg.grid_size)
         bev = self.backbone(canvas.contiguous(memory_format=self._conv_layout(canvas.device)))
-        pillar_map = canvas if cfg.roi_head.pool_pillar_map else None  # the RoI head's finer source
+        # The canvas is the RoI head's finer map (roi_head.pool_pillar_map); without it, let it go after the backbone
+        # (a Waymo canvas, 470 x 470 x 64 float32, is 57 MB per frame).
+        pillar_map = canvas if cfg.roi_head.pool_pillar_map else None
         return bev, self.anchor_head(bev), pillar_map
 
     def _conv_layout(self, device: torch.device) -> torch.memory_format:
