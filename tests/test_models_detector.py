@@ -109,8 +109,10 @@ def test_training_returns_the_loss_and_its_six_terms(scenes):
     assert int(model.train_step) == 1 and "train_step" in model.state_dict()
 
 
-def test_the_direction_check_adds_its_loss_and_keeps_headings_in_range(scenes):
-    cfg = load_model_config(TINY_YAML, ["model.roi_head.direction_check=true"])
+@pytest.mark.parametrize("point_grid", ["[]", "[4,2,4]"])
+def test_the_direction_check_adds_its_loss_and_keeps_headings_in_range(scenes, point_grid):
+    cfg = load_model_config(TINY_YAML, ["model.roi_head.direction_check=true",
+                                        f"model.roi_head.direction_point_grid={point_grid}"])
     model = build_detector(cfg, seed=0).train()
     loss, logs = model(scenes)
     assert set(logs) == LOSS_KEYS | {"loss_rcnn_dir"} and torch.isfinite(logs["loss_rcnn_dir"])
@@ -119,6 +121,8 @@ def test_the_direction_check_adds_its_loss_and_keeps_headings_in_range(scenes):
         predictions = model.eval()(scenes)
     headings = torch.cat([frame["boxes"][:, 6] for frame in predictions])
     assert len(headings) and bool(((headings >= -math.pi) & (headings < math.pi)).all())
+    frames = PoolPredictor(model, InferenceRequest(mc_passes=2), seed=1)(scenes)  # the re-run gets the points too
+    assert [frame["mc_boxes"].shape[:2] for frame in frames] == [(len(frame["boxes"]), 2) for frame in frames]
 
 
 def test_rois_pooled_from_the_pillar_map_train_predict_and_rerun_for_mc_dropout(scenes):

@@ -91,16 +91,17 @@ class PoolPredictor:
         return out
 
     def _capture(self, module, args, kwargs, output) -> None:  # noqa: ARG002 - forward-hook signature
-        self._captured = {"bev": args[0], "rois": args[1], "pillar_map": kwargs.get("pillar_map")}
+        maps = {k: v for k, v in kwargs.items() if k != "dropout_seeds"}  # the pillar map, the point grid
+        self._captured = {"bev": args[0], "rois": args[1], "inputs": maps}
 
     def _add_mc_boxes(self, batch: dict, predictions: list[dict], frames: list[dict]) -> None:
-        bev, rois, pillar_map = self._captured["bev"], self._captured["rois"], self._captured["pillar_map"]
+        bev, rois, inputs = self._captured["bev"], self._captured["rois"], self._captured["inputs"]
         ids = [str(i) for i in batch.get("frame_ids", [])]
         self.model.enable_mc_dropout(True)
         try:  # masks per frame and pass: a frame's value does not depend on its batch or on the number of ranks
             passes = [refine_boxes(rois, self.model.roi_head(
                 bev, rois, dropout_seeds=frame_seeds(self.seed, f"mc {k}", ids, rois.device),
-                pillar_map=pillar_map).box_residuals)
+                **inputs).box_residuals)
                 for k in range(self.request.mc_passes)]
         finally:
             self.model.enable_mc_dropout(False)

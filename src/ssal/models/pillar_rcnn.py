@@ -42,6 +42,7 @@ from ssal.models.pillar_vfe import PillarVFE, pillarize
 from ssal.models.post_processing import select_detections
 from ssal.models.proposal_layer import Proposals, propose
 from ssal.models.roi_head import RoiHead, RoiHeadOutput, refine_boxes, turn_round
+from ssal.models.roi_point_grid import roi_point_grid
 from ssal.models.roi_target_sampler import sample_roi_targets
 
 
@@ -81,7 +82,8 @@ class PillarRCNN(nn.Module):
         if self._mc_seed is not None:
             seeds = frame_seeds(self._mc_seed, f"mc {self._mc_pass}", _frame_ids(batch), bev.device)
             self._mc_pass += 1
-        out = self.roi_head(bev, proposals.boxes, dropout_seeds=seeds, pillar_map=pillar_map)
+        out = self.roi_head(bev, proposals.boxes, dropout_seeds=seeds, pillar_map=pillar_map,
+                            point_grid=self._point_grid(batch, proposals.boxes))
         return self._predictions(proposals, out, return_hidden)
 
     def _first_stage(self, batch: dict):
@@ -96,6 +98,14 @@ class PillarRCNN(nn.Module):
         # (a Waymo canvas, 470 x 470 x 64 float32, is 57 MB per frame).
         pillar_map = canvas if cfg.roi_head.pool_pillar_map else None
         return bev, self.anchor_head(bev), pillar_map
+
+    def _point_grid(self, batch: dict, rois: Tensor) -> Tensor | None:
+        """The RoIs' own points binned in their frames, when the direction check reads them (computed here, once:
+        MC-dropout re-runs of the head reuse it)."""
+        h = self.cfg.roi_head
+        if not (h.direction_check and h.direction_point_grid):
+            return None
+        return roi_point_grid(batch["points"], rois, h.direction_point_grid, h.direction_point_margin)
 
     def _conv_layout(self, device: torch.device) -> torch.memory_format:
         """The memory layout the backbone's convolutions run in (the weights are plain, so the input decides).
@@ -117,7 +127,8 @@ class PillarRCNN(nn.Module):
                             p.train_post_nms, p.train_nms_iou)
         targets = sample_roi_targets(proposals, gt_boxes, self.cfg.roi_head, generator)
         seeds = frame_seeds(self.seed, f"train {step}", _frame_ids(batch), bev.device)
-        out = self.roi_head(bev, targets.rois, dropout_seeds=seeds, pillar_map=pillar_map)
+        out = self.roi_head(bev, targets.rois, dropout_seeds=seeds, pillar_map=pillar_map,
+                            point_grid=self._point_grid(batch, targets.rois))
         losses.update(self.roi_head.loss(out, targets))
         self.train_step += 1
         return sum(losses.values()), {k: v.detach() for k, v in losses.items()}

@@ -7,6 +7,11 @@ BEV map with ``grid_sample``. With ``pool_pillar_map`` the same grid is also sam
 output at pillar resolution, finer than the backbone's strided map) and each sample reduced by a linear layer. The
 pooled grid(s) and the RoI's height and size ``(z, dx, dy, dz)`` enter the MLP.
 
+The direction check (``direction_check``) reads the shared feature detached, so its loss never bends the feature
+the score and the box come from (trained through it, the check cost 5-7 points of Car 3-D AP, docs/results.md),
+and, with ``direction_point_grid``, the RoI's own points binned in its frame (``ssal.models.roi_point_grid``),
+where a facing cue of a few centimetres survives.
+
 Dropout follows the hidden layers of the shared MLP (not the RoI feature itself) and the first layer of each branch,
 as in OpenPCDet (MC-dropout and BADGE read these layers); it is on in training and, for MC-dropout, in eval when the
 detector asks for it. Given ``dropout_seeds`` (one per frame, see ``ssal.models.hashing.frame_seeds``), the masks are
@@ -29,6 +34,7 @@ from ssal.models.config import ModelConfig
 from ssal.models.hashing import uniform_from_hash
 from ssal.models.losses import corner_loss, smooth_l1
 from ssal.models.pointwise import Conv1x1
+from ssal.models.roi_point_grid import point_grid_channels
 from ssal.models.roi_target_sampler import RoiTargets
 
 
@@ -125,7 +131,8 @@ class RoiHead(nn.Module):
         self.reg_out = nn.Linear(reg_in, CODE_SIZE)
         self.dir_layers, self.flip_out = None, None
         if h.direction_check:
-            self.dir_layers, dir_in = _mlp(h.direction_fc, self.feature_channels, cfg.bn_momentum)
+            grid = point_grid_channels(h.direction_point_grid) if h.direction_point_grid else 0
+            self.dir_layers, dir_in = _mlp(h.direction_fc, self.feature_channels + grid, cfg.bn_momentum)
             self.flip_out = nn.Linear(dir_in, 1)
         for m in self.modules():
             if isinstance(m, (nn.Linear, nn.Conv2d)):
@@ -136,9 +143,10 @@ class RoiHead(nn.Module):
         self.mc_dropout = False  # set by the detector: dropout stays on in eval mode
 
     def forward(self, bev: Tensor, rois: Tensor, dropout_seeds: Tensor | None = None,
-                pillar_map: Tensor | None = None) -> RoiHeadOutput:
+                pillar_map: Tensor | None = None, point_grid: Tensor | None = None) -> RoiHeadOutput:
         """``dropout_seeds`` (B,) int64 draws the dropout masks per frame; without it torch's global generator
-        draws them. ``pillar_map`` is required with ``roi_head.pool_pillar_map``."""
+        draws them. ``pillar_map`` is required with ``roi_head.pool_pillar_map``, ``point_grid`` (B, R, F), the
+        RoIs' ``roi_point_grid``, with ``roi_head.direction_point_grid``."""
         b, r = rois.shape[:2]
         pooled = self.pool(self.reduce(bev), rois).reshape(b * r, -1)
         if self.reduce_pillars is not None:
@@ -159,9 +167,18 @@ class RoiHead(nn.Module):
         reg_hidden = self._branch(self.reg_layers, features, b, dropout_seeds, layer + 1)
         flip = None
         if self.flip_out is not None:
-            flip = self.flip_out(self._branch(self.dir_layers, features, b, dropout_seeds, layer + 2)).view(b, r)
+            flip = self.flip_out(self._branch(self.dir_layers, self._check_input(features, point_grid), b,
+                                              dropout_seeds, layer + 2)).view(b, r)
         return RoiHeadOutput(features.view(b, r, -1), self.cls_out(hidden).view(b, r), hidden.view(b, r, -1),
                              self.reg_out(reg_hidden).view(b, r, CODE_SIZE), flip)
+
+    def _check_input(self, features: Tensor, point_grid: Tensor | None) -> Tensor:
+        """What the direction check reads: the shared feature, detached, and the RoIs' point grid when configured."""
+        if not self.cfg.roi_head.direction_point_grid:
+            return features.detach()
+        if point_grid is None:
+            raise ValueError("roi_head.direction_point_grid is set: pass the RoIs' point grid")
+        return torch.cat((features.detach(), point_grid.reshape(features.shape[0], -1).to(features.dtype)), dim=1)
 
     def pool(self, bev: Tensor, rois: Tensor) -> Tensor:
         """(B, R, G*G, C) bilinear samples of ``bev`` (B, C, H, W), a map over the point-cloud range at any
