@@ -63,8 +63,9 @@ def _write(tmp_path: Path, text: str) -> Path:
     ("backbone: {upsample_strides: [1, 2, 2]}", "model.backbone.upsample_strides", "one resolution"),
     ("roi_head: {rois_per_frame: 0}", "model.roi_head.rois_per_frame", "positive integer"),
     ("roi_head: {fg_ratio: 1.5}", "model.roi_head.fg_ratio", "[0, 1]"),
-    ("roi_head: {direction_point_grid: [8, 4]}", "model.roi_head.direction_point_grid", "[nx, ny, nz]"),
-    ("roi_head: {direction_point_margin: -0.1}", "model.roi_head.direction_point_margin", ">= 0 metres"),
+    ("roi_head: {point_grid: [8, 4]}", "model.roi_head.point_grid", "[nx, ny, nz]"),
+    ("roi_head: {point_grid_margin: -0.1}", "model.roi_head.point_grid_margin", ">= 0 metres"),
+    ("roi_head: {point_grid_shared: true}", "model.roi_head.point_grid_shared", "needs a point_grid"),
 ])
 def test_inconsistent_settings_name_the_key(tmp_path, body, key, words):
     path = _write(tmp_path, "model:\n  " + body + "\n")

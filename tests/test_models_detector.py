@@ -109,13 +109,17 @@ def test_training_returns_the_loss_and_its_six_terms(scenes):
     assert int(model.train_step) == 1 and "train_step" in model.state_dict()
 
 
-@pytest.mark.parametrize("point_grid", ["[]", "[4,2,4]"])
-def test_the_direction_check_adds_its_loss_and_keeps_headings_in_range(scenes, point_grid):
-    cfg = load_model_config(TINY_YAML, ["model.roi_head.direction_check=true",
-                                        f"model.roi_head.direction_point_grid={point_grid}"])
+@pytest.mark.parametrize("point_grid, shared", [("[]", False), ("[4,2,4]", False), ("[4,2,4]", True)])
+def test_the_direction_check_adds_its_loss_and_keeps_headings_in_range(scenes, point_grid, shared):
+    cfg = load_model_config(TINY_YAML, ["model.roi_head.direction_check=true", f"model.roi_head.point_grid={point_grid}",
+                                        f"model.roi_head.point_grid_shared={str(shared).lower()}"])
     model = build_detector(cfg, seed=0).train()
     loss, logs = model(scenes)
     assert set(logs) == LOSS_KEYS | {"loss_rcnn_dir"} and torch.isfinite(logs["loss_rcnn_dir"])
+    loss.backward()
+    first = model.roi_head.shared[0][0].weight.grad  # the shared MLP's first layer; the grid's columns come last
+    grid_columns = 2 * 4 * 2 * 4 + 1 if shared else 0
+    assert (first[:, first.shape[1] - grid_columns:].abs().sum() > 0) == shared
     with torch.no_grad():
         model.roi_head.flip_out.bias.fill_(5.0)  # turn every box round
         predictions = model.eval()(scenes)

@@ -265,7 +265,7 @@ def _point_cue_facing_told(point_grid: bool) -> float:
     right way."""
     overrides = ["model.roi_head.direction_check=true", "model.roi_head.dropout=0.0"]
     if point_grid:
-        overrides.append("model.roi_head.direction_point_grid=[4,2,2]")
+        overrides.append("model.roi_head.point_grid=[4,2,2]")
     cfg = load_model_config(CONFIGS / "tiny.yaml", overrides)
     torch.manual_seed(0)
     head = RoiHead(cfg, 1).train()
@@ -279,7 +279,7 @@ def _point_cue_facing_told(point_grid: bool) -> float:
         xy = rotate_points_z(local, gt[0, :, 6]) + gt[0, :, None, :3]
         points = torch.cat((torch.zeros(24 * 60, 1), xy.reshape(-1, 3), torch.ones(24 * 60, 1)), dim=1)
         maps = torch.zeros(1, 1, 64, 64)
-        grid = roi_point_grid(points, rois, [4, 2, 2], cfg.roi_head.direction_point_margin) if point_grid else None
+        grid = roi_point_grid(points, rois, [4, 2, 2], cfg.roi_head.point_grid_margin) if point_grid else None
         return (maps, rois, {"point_grid": grid}), _targets(rois, gt)
 
     out, targets = _train(head, scene, "loss_rcnn_dir")

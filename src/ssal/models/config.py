@@ -124,11 +124,13 @@ class RoiHeadConfig:
     # The check's own hidden layers. It reads the shared RoI feature detached: trained through it, the check cost
     # 5-7 points of Car 3-D AP on the synthetic world (docs/results.md); a turned box has the same IoU.
     direction_fc: list[int] = field(default_factory=lambda: [256])
-    # [nx, ny, nz]: the check also reads the RoI's own points as the occupancy of this grid in the RoI's frame
-    # (ssal.models.roi_point_grid; empty: it does not). Pedestrian facing is a few centimetres of shape, gone in
-    # the 0.32 m pillar map. Over the RoI enlarged by direction_point_margin metres per side (half in height).
-    direction_point_grid: list[int] = field(default_factory=list)
-    direction_point_margin: float = 0.2
+    # [nx, ny, nz]: describe each RoI also by its own points, binned in this grid in the RoI's frame over the RoI
+    # enlarged by point_grid_margin metres per side, half that in height (ssal.models.roi_point_grid; empty: not
+    # computed). The direction check reads it: pedestrian facing is a few centimetres of shape, gone in the 0.32 m
+    # pillar map. With point_grid_shared the shared MLP reads it too (then it shapes the score and the box).
+    point_grid: list[int] = field(default_factory=list)
+    point_grid_margin: float = 0.2
+    point_grid_shared: bool = False
     # Also pool the RoI grid from the pillar map (the VFE's output, the finest map there is: 0.32 m on `cpu`) beside
     # the backbone's strided map. A walker is one or two cells of a 0.64 m map; the finer cells show more of its shape
     # (on for `cpu`: +10 to +14 points of Pedestrian 3-D AP, +12 to +20 Cyclist; facing gained nothing, see
@@ -303,13 +305,15 @@ def _check_positive_ints(cfg: ModelConfig, where: str) -> None:
         value = getattr(cfg.roi_head, key)
         if any(v < 1 for v in value):
             raise SsalError(f"expected positive layer sizes, got {value}", f"{where}.roi_head.{key}")
-    grid = cfg.roi_head.direction_point_grid
+    grid = cfg.roi_head.point_grid
     if grid and (len(grid) != 3 or any(v < 1 for v in grid)):
         raise SsalError(f"expected [nx, ny, nz] positive cell counts or [], got {grid}",
-                        f"{where}.roi_head.direction_point_grid")
-    if cfg.roi_head.direction_point_margin < 0:
-        raise SsalError(f"expected a margin >= 0 metres, got {cfg.roi_head.direction_point_margin}",
-                        f"{where}.roi_head.direction_point_margin")
+                        f"{where}.roi_head.point_grid")
+    if cfg.roi_head.point_grid_margin < 0:
+        raise SsalError(f"expected a margin >= 0 metres, got {cfg.roi_head.point_grid_margin}",
+                        f"{where}.roi_head.point_grid_margin")
+    if cfg.roi_head.point_grid_shared and not grid:
+        raise SsalError("point_grid_shared needs a point_grid [nx, ny, nz]", f"{where}.roi_head.point_grid_shared")
 
 
 def _check_fractions(cfg: ModelConfig, where: str) -> None:

@@ -100,12 +100,12 @@ class PillarRCNN(nn.Module):
         return bev, self.anchor_head(bev), pillar_map
 
     def _point_grid(self, batch: dict, rois: Tensor) -> Tensor | None:
-        """The RoIs' own points binned in their frames, when the direction check reads them (computed here, once:
-        MC-dropout re-runs of the head reuse it)."""
+        """The RoIs' own points binned in their frames (``roi_head.point_grid``), when the head reads them; computed
+        here, once, so that MC-dropout re-runs of the head reuse it."""
         h = self.cfg.roi_head
-        if not (h.direction_check and h.direction_point_grid):
+        if not h.point_grid or not (h.direction_check or h.point_grid_shared):
             return None
-        return roi_point_grid(batch["points"], rois, h.direction_point_grid, h.direction_point_margin)
+        return roi_point_grid(batch["points"], rois, h.point_grid, h.point_grid_margin)
 
     def _conv_layout(self, device: torch.device) -> torch.memory_format:
         """The memory layout the backbone's convolutions run in (the weights are plain, so the input decides).

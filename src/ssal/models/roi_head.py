@@ -7,10 +7,10 @@ BEV map with ``grid_sample``. With ``pool_pillar_map`` the same grid is also sam
 output at pillar resolution, finer than the backbone's strided map) and each sample reduced by a linear layer. The
 pooled grid(s) and the RoI's height and size ``(z, dx, dy, dz)`` enter the MLP.
 
-The direction check (``direction_check``) reads the shared feature detached, so its loss never bends the feature
-the score and the box come from (trained through it, the check cost 5-7 points of Car 3-D AP, docs/results.md),
-and, with ``direction_point_grid``, the RoI's own points binned in its frame (``ssal.models.roi_point_grid``),
-where a facing cue of a few centimetres survives.
+With ``point_grid`` the RoI is also described by its own points binned in its frame (``ssal.models.roi_point_grid``),
+where a cue of a few centimetres survives; with ``point_grid_shared`` that grid enters the MLP too. The direction
+check (``direction_check``) reads the shared feature detached, so its loss never bends the feature the score and
+the box come from (trained through it, the check cost 5-7 points of Car 3-D AP, docs/results.md), and the grid.
 
 Dropout follows the hidden layers of the shared MLP (not the RoI feature itself) and the first layer of each branch,
 as in OpenPCDet (MC-dropout and BADGE read these layers); it is on in training and, for MC-dropout, in eval when the
@@ -123,7 +123,8 @@ class RoiHead(nn.Module):
                                                 nn.BatchNorm1d(h.pool_channels, eps=1e-3, momentum=cfg.bn_momentum),
                                                 nn.ReLU())
         maps = 2 if h.pool_pillar_map else 1
-        pooled = maps * h.pool_channels * h.grid_size**2 + 4
+        grid = point_grid_channels(h.point_grid) if h.point_grid else 0
+        pooled = maps * h.pool_channels * h.grid_size**2 + 4 + (grid if h.point_grid_shared else 0)
         self.shared, self.feature_channels = _mlp(h.shared_fc, pooled, cfg.bn_momentum)
         self.cls_layers, cls_in = _mlp(h.cls_fc, self.feature_channels, cfg.bn_momentum)
         self.reg_layers, reg_in = _mlp(h.reg_fc, self.feature_channels, cfg.bn_momentum)
@@ -131,7 +132,6 @@ class RoiHead(nn.Module):
         self.reg_out = nn.Linear(reg_in, CODE_SIZE)
         self.dir_layers, self.flip_out = None, None
         if h.direction_check:
-            grid = point_grid_channels(h.direction_point_grid) if h.direction_point_grid else 0
             self.dir_layers, dir_in = _mlp(h.direction_fc, self.feature_channels + grid, cfg.bn_momentum)
             self.flip_out = nn.Linear(dir_in, 1)
         for m in self.modules():
@@ -146,7 +146,7 @@ class RoiHead(nn.Module):
                 pillar_map: Tensor | None = None, point_grid: Tensor | None = None) -> RoiHeadOutput:
         """``dropout_seeds`` (B,) int64 draws the dropout masks per frame; without it torch's global generator
         draws them. ``pillar_map`` is required with ``roi_head.pool_pillar_map``, ``point_grid`` (B, R, F), the
-        RoIs' ``roi_point_grid``, with ``roi_head.direction_point_grid``."""
+        RoIs' ``roi_point_grid``, when the head reads ``roi_head.point_grid``."""
         b, r = rois.shape[:2]
         pooled = self.pool(self.reduce(bev), rois).reshape(b * r, -1)
         if self.reduce_pillars is not None:
@@ -157,6 +157,8 @@ class RoiHead(nn.Module):
             pooled = torch.cat((pooled, fine.reshape(b * r, -1)), dim=1)
         geometry = torch.cat((rois[..., 2:3], rois[..., 3:6]), dim=-1).reshape(b * r, 4).to(pooled.dtype)
         x = torch.cat((pooled, geometry), dim=1)
+        if self.cfg.roi_head.point_grid_shared:
+            x = torch.cat((x, self._flat_grid(point_grid, x)), dim=1)
         layer = 0
         for k, module in enumerate(self.shared):
             x = module(x)
@@ -174,11 +176,14 @@ class RoiHead(nn.Module):
 
     def _check_input(self, features: Tensor, point_grid: Tensor | None) -> Tensor:
         """What the direction check reads: the shared feature, detached, and the RoIs' point grid when configured."""
-        if not self.cfg.roi_head.direction_point_grid:
+        if not self.cfg.roi_head.point_grid:
             return features.detach()
+        return torch.cat((features.detach(), self._flat_grid(point_grid, features)), dim=1)
+
+    def _flat_grid(self, point_grid: Tensor | None, like: Tensor) -> Tensor:
         if point_grid is None:
-            raise ValueError("roi_head.direction_point_grid is set: pass the RoIs' point grid")
-        return torch.cat((features.detach(), point_grid.reshape(features.shape[0], -1).to(features.dtype)), dim=1)
+            raise ValueError("roi_head.point_grid is set: pass the RoIs' point grid")
+        return point_grid.reshape(like.shape[0], -1).to(like.dtype)
 
     def pool(self, bev: Tensor, rois: Tensor) -> Tensor:
         """(B, R, G*G, C) bilinear samples of ``bev`` (B, C, H, W), a map over the point-cloud range at any
