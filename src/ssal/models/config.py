@@ -116,7 +116,7 @@ class RoiHeadConfig:
     corner_weight: float = 1.0  # weight of loss_rcnn_corner
     smooth_l1_beta: float = 1.0 / 9.0
     # A second-stage direction check (not in PV-RCNN, whose head only turns a box by less than 90 degrees): a logit
-    # on the refinement branch says whether the object faces opposite its RoI, and the box is turned round when it
+    # on a branch of its own says whether the object faces opposite its RoI, and the box is turned round when it
     # does. The first stage must tell front from back at every heading from a rotation-variant map; in the RoI's
     # own frame a facing cue (a bonnet, a walker's lean) looks the same whatever the heading.
     direction_check: bool = False
