@@ -91,8 +91,8 @@ class PoolPredictor:
         return out
 
     def _capture(self, module, args, kwargs, output) -> None:  # noqa: ARG002 - forward-hook signature
-        maps = {k: v for k, v in kwargs.items() if k != "dropout_seeds"}  # the pillar map, the point grid
-        self._captured = {"bev": args[0], "rois": args[1], "inputs": maps}
+        inputs = {k: v for k, v in kwargs.items() if k != "dropout_seeds"}  # the pillar map, the point grid
+        self._captured = {"bev": args[0], "rois": args[1], "inputs": inputs}
 
     def _add_mc_boxes(self, batch: dict, predictions: list[dict], frames: list[dict]) -> None:
         bev, rois, inputs = self._captured["bev"], self._captured["rois"], self._captured["inputs"]
