@@ -50,7 +50,7 @@ TARGETS = {"tiny": (10.0, None), "cpu": (2.0, 8.0)}  # training and inference fr
 # What a step is broken into: functions pillar_rcnn calls by name, and methods / modules of its parts. Names a
 # version of the code does not have are skipped, so a baseline checkout is broken down the same way.
 FUNCTIONS = {"pillarise": "pillarize", "scatter to BEV": "scatter_to_bev", "proposals (top-k, NMS)": "propose",
-             "RoI sampling": "sample_roi_targets"}
+             "RoI sampling": "sample_roi_targets", "RoI point grid": "roi_point_grid"}
 METHODS = {"RPN targets": ("anchor_head", "assign_targets"), "RPN loss": ("anchor_head", "loss"),
            "RPN decode": ("anchor_head", "decode"), "RoI loss": ("roi_head", "loss")}
 MODULES = {"PFN": "vfe", "backbone": "backbone", "RPN head": "anchor_head", "RoI head": "roi_head"}
