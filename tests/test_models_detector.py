@@ -238,8 +238,13 @@ def test_training_and_inference_see_the_same_points(scenes):
     assert torch.equal(seen[0], seen[1])
 
 
-def test_empty_frames_one_point_frames_and_frames_without_boxes(scenes):
-    model = build_detector(TINY, seed=0)
+POINT_GRID = ["model.roi_head.point_grid=[4,2,4]", "model.roi_head.point_grid_shared=true",
+              "model.roi_head.direction_check=true"]
+
+
+@pytest.mark.parametrize("overrides", [[], POINT_GRID], ids=["plain", "point-grid"])
+def test_empty_frames_one_point_frames_and_frames_without_boxes(scenes, overrides):
+    model = build_detector(load_model_config(TINY_YAML, overrides), seed=0)
     outside = torch.tensor([[0, -5.0, 0.0, 0.0, 0.1], [0, 10.0, 50.0, 0.0, 0.1]])  # frame 0: nothing in range
     single = torch.tensor([[1, 10.0, 1.0, -1.0, 0.3]])  # frame 1: one point
     cases = [torch.cat((outside, single)), torch.zeros(0, 5)]
