@@ -111,7 +111,8 @@ def test_training_returns_the_loss_and_its_six_terms(scenes):
 
 @pytest.mark.parametrize("point_grid, shared", [("[]", False), ("[4,2,4]", False), ("[4,2,4]", True)])
 def test_the_direction_check_adds_its_loss_and_keeps_headings_in_range(scenes, point_grid, shared):
-    cfg = load_model_config(TINY_YAML, ["model.roi_head.direction_check=true", f"model.roi_head.point_grid={point_grid}",
+    cfg = load_model_config(TINY_YAML, ["model.roi_head.direction_check=true",
+                                        f"model.roi_head.point_grid={point_grid}",
                                         f"model.roi_head.point_grid_shared={str(shared).lower()}"])
     model = build_detector(cfg, seed=0).train()
     loss, logs = model(scenes)
