@@ -52,7 +52,8 @@ TARGETS = {"tiny": (10.0, None), "cpu": (2.0, 8.0)}  # training and inference fr
 FUNCTIONS = {"pillarise": "pillarize", "scatter to BEV": "scatter_to_bev", "proposals (top-k, NMS)": "propose",
              "RoI sampling": "sample_roi_targets", "RoI point grid": "roi_point_grid"}
 METHODS = {"RPN targets": ("anchor_head", "assign_targets"), "RPN loss": ("anchor_head", "loss"),
-           "RPN decode": ("anchor_head", "decode"), "RoI loss": ("roi_head", "loss")}
+           "RPN decode": ("anchor_head", "decode"), "RoI loss": ("roi_head", "loss"),
+           "backbone": ("backbone", "forward_pillars")}  # the module hook below times a backbone called on a canvas
 MODULES = {"PFN": "vfe", "backbone": "backbone", "RPN head": "anchor_head", "RoI head": "roi_head"}
 
 

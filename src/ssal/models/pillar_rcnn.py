@@ -92,11 +92,14 @@ class PillarRCNN(nn.Module):
         _check_batch(batch, cfg, self.training)
         max_pillars = cfg.vfe.max_pillars_train if self.training else cfg.vfe.max_pillars_test
         pillars = pillarize(points, cfg, max_pillars)
-        canvas = scatter_to_bev(self.vfe(pillars), pillars.coords, int(batch["batch_size"]), cfg.grid_size)
-        bev = self.backbone(canvas.contiguous(memory_format=self._conv_layout(canvas.device)))
-        # The canvas is the RoI head's finer map (roi_head.pool_pillar_map); without it, let it go after the backbone
+        features, batch_size = self.vfe(pillars), int(batch["batch_size"])
+        bev = self.backbone.forward_pillars(features, pillars.coords, batch_size, cfg.grid_size,
+                                            self._conv_layout(features.device))
+        # The dense canvas is only the RoI head's finer map (roi_head.pool_pillar_map): the backbone reads the pillars
         # (a Waymo canvas, 470 x 470 x 64 float32, is 57 MB per frame).
-        pillar_map = canvas if cfg.roi_head.pool_pillar_map else None
+        pillar_map = None
+        if cfg.roi_head.pool_pillar_map:
+            pillar_map = scatter_to_bev(features, pillars.coords, batch_size, cfg.grid_size)
         return bev, self.anchor_head(bev), pillar_map
 
     def _point_grid(self, batch: dict, rois: Tensor) -> Tensor | None:
