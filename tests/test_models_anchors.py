@@ -135,19 +135,6 @@ def test_rpn_loss_is_finite_without_boxes_and_learns_from_boxes():
     assert features.grad.abs().sum() > 0
 
 
-def test_block_wise_assignment_on_dense_grids_matches_the_one_block_result(monkeypatch):
-    from ssal.models import target_assigner
-
-    anchors, classes = generate_anchors(TINY, (64, 64))
-    gt = torch.tensor([[_car(10, 3, 0.4) + [CAR], _car(20, -5, 2.0) + [CAR],
-                        [15, -4, -0.1, 0.8, 0.6, 1.73, 2.0, PED], [30, 9, -0.1, 1.76, 0.6, 1.73, 0.0, CYC]]])
-    whole = TargetAssigner(TINY, anchors, classes).assign(gt)
-    monkeypatch.setattr(target_assigner, "_BLOCK_PAIRS", 1000)
-    blocks = TargetAssigner(TINY, anchors, classes).assign(gt)
-    assert torch.equal(whole.labels, blocks.labels) and torch.equal(whole.box_targets, blocks.box_targets)
-    assert set(whole.labels.unique().tolist()) == {-1, 0, CAR, PED, CYC}
-
-
 def test_decoding_chosen_anchors_matches_decoding_all():
     head = AnchorHead(TINY, in_channels=8)
     out = head(torch.randn(2, 8, 64, 64))
@@ -172,3 +159,55 @@ def test_box_and_direction_losses_read_positive_anchors_only():
     assert losses["loss_rpn_box"] > 0 and losses["loss_rpn_dir"] > 0
     torch.testing.assert_close(again["loss_rpn_box"], losses["loss_rpn_box"])
     torch.testing.assert_close(again["loss_rpn_dir"], losses["loss_rpn_dir"])
+
+
+def _all_pairs_targets(cfg, anchors: torch.Tensor, classes: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """The assignment rule written out over every anchor x GT pair (as OpenPCDet computes it): labels (N,)."""
+    from ssal.geometry import boxes_iou_bev
+    from ssal.models.target_assigner import _nearest_axis_rectangles
+
+    labels = torch.zeros(len(anchors), dtype=torch.long)
+    for entry in cfg.anchor_head.anchors:
+        class_id = cfg.class_names.index(entry.class_name) + 1
+        mine, own = classes == class_id, gt[gt[:, 7] == class_id, :7]
+        if len(own) == 0:
+            continue
+        if cfg.anchor_head.matching_iou == "rotated":
+            iou = boxes_iou_bev(anchors[mine], own)
+        else:
+            a, b = _nearest_axis_rectangles(anchors[mine]), _nearest_axis_rectangles(own)
+            wh = (torch.minimum(a[:, None, 2:], b[None, :, 2:]) - torch.maximum(a[:, None, :2], b[None, :, :2]))
+            inter = wh.clamp_min(0).prod(dim=-1)
+            area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])  # noqa: E731
+            iou = inter / (area(a)[:, None] + area(b)[None] - inter).clamp_min(1e-8)
+        best = iou.max(dim=1).values
+        gt_best = iou.max(dim=0).values
+        forced = ((iou == gt_best[None]) & (gt_best[None] > 0)).any(dim=1)
+        positive = (best >= entry.matched_threshold) | forced
+        class_labels = torch.where(positive, class_id, 0)
+        class_labels[(best >= entry.unmatched_threshold) & ~positive] = -1
+        labels[mine] = class_labels
+    return labels
+
+
+@pytest.mark.parametrize("matching", ["axis_aligned", "rotated"])
+def test_assignment_equals_the_all_pairs_rule_on_crowded_frames(matching):
+    cfg = load_model_config(CONFIGS / "tiny.yaml", [f"model.anchor_head.matching_iou={matching}"])
+    anchors, classes = generate_anchors(cfg, (64, 64))
+    g = torch.Generator().manual_seed(4)
+    n = 40
+    kind = torch.randint(1, 4, (n,), generator=g)
+    size = torch.tensor([[3.9, 1.6, 1.56], [0.8, 0.6, 1.73], [1.76, 0.6, 1.73]])[kind - 1]
+    xy = torch.rand(n, 2, generator=g) * 40 - torch.tensor([0.0, 20.0])
+    boxes = torch.cat((xy, torch.zeros(n, 1), size * (0.7 + 0.6 * torch.rand(n, 3, generator=g)),
+                       torch.rand(n, 1, generator=g) * 6.3 - 3.15, kind[:, None].float()), dim=1)
+    boxes[1] = boxes[0]  # two identical boxes: their anchors tie
+    boxes[2, :2] = anchors[0, :2]  # a box on the map's first cell
+    boxes[3, :2] = torch.tensor([-30.0, 50.0])  # one outside the map: no anchor reaches it
+    targets = TargetAssigner(cfg, anchors, classes).assign(boxes[None])
+    expected = _all_pairs_targets(cfg, anchors, classes, boxes)
+    assert torch.equal(targets.labels[0], expected)
+    assert set(expected.unique().tolist()) == {-1, 0, CAR, PED, CYC}
+    positive = targets.labels[0] > 0
+    torch.testing.assert_close(decode_boxes(targets.box_targets[0, positive], anchors[positive]),
+                               targets.matched_boxes[0, positive], rtol=1e-4, atol=1e-4)

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 from torch import Tensor
 
 from ssal.geometry import boxes_iou_bev, limit_period
+from ssal.geometry.sweep import bev_half_extents
 from ssal.models.box_coder import encode_boxes
 from ssal.models.config import ModelConfig
-
-_BLOCK_PAIRS = 1 << 22  # anchors x GT pairs per IoU block; bounds memory on dense Waymo grids
 
 
 @dataclass
@@ -46,12 +44,13 @@ class TargetAssigner:
         ``generate_anchors``)."""
         self.anchors = anchors
         self.rotated = cfg.anchor_head.matching_iou == "rotated"
-        self.classes = []  # (class id, anchor indices, their rectangles, matched and unmatched thresholds)
+        self.classes = []  # (class id, anchor indices, their rectangles or boxes, search grid, thresholds)
         for entry in cfg.anchor_head.anchors:
             class_id = cfg.class_names.index(entry.class_name) + 1
             index = torch.nonzero(anchor_classes == class_id).flatten()
-            rectangles = None if self.rotated else _nearest_axis_rectangles(anchors[index])
-            self.classes.append((class_id, index, rectangles, entry.matched_threshold, entry.unmatched_threshold))
+            shapes = anchors[index] if self.rotated else _nearest_axis_rectangles(anchors[index])
+            self.classes.append((class_id, index, shapes, _AnchorColumns(self._reach(shapes)),
+                                 entry.matched_threshold, entry.unmatched_threshold))
 
     def assign(self, gt_boxes: Tensor) -> AnchorTargets:
         """Targets for a padded batch of ``gt_boxes`` (B, M, 8) ``[box, class_id]`` (class_id 0 = padding)."""
@@ -67,11 +66,11 @@ class TargetAssigner:
         labels = torch.zeros(n, dtype=torch.long, device=self.anchors.device)
         matched = self.anchors.new_zeros(n, 7)
         gt_classes = gt[:, 7].long()
-        for class_id, index, rectangles, matched_threshold, unmatched_threshold in self.classes:
+        for class_id, index, shapes, columns, matched_threshold, unmatched_threshold in self.classes:
             own = gt[gt_classes == class_id, :7]
             if own.shape[0] == 0:
                 continue
-            best_iou, best_gt, forced = self._match(index, rectangles, own)
+            best_iou, best_gt, forced = self._match(shapes, columns, own)
             positive = (best_iou >= matched_threshold) | forced
             class_labels = torch.where(positive, class_id, 0)
             class_labels[(best_iou >= unmatched_threshold) & ~positive] = -1
@@ -79,38 +78,90 @@ class TargetAssigner:
             matched[index[positive]] = own[best_gt[positive]]
         return labels, matched
 
-    def _match(self, index: Tensor, rectangles: Tensor | None, gt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """For the anchors ``index`` of one class and that class's GT boxes (G, 7): each anchor's best IoU and GT,
-        and whether it is one of the best anchors of some GT (ties included) that it overlaps at all."""
-        n = index.shape[0]
-        # One block in the usual case; dense grids with many boxes take two passes over anchor blocks instead.
-        blocks = list(self._iou_blocks(index, rectangles, gt)) if n * gt.shape[0] <= _BLOCK_PAIRS else None
-
-        def iou_blocks():
-            return blocks if blocks is not None else self._iou_blocks(index, rectangles, gt)
-
-        best_iou = gt.new_zeros(n)
-        best_gt = torch.zeros(n, dtype=torch.long, device=gt.device)
-        gt_best = gt.new_zeros(gt.shape[0])
-        for start, iou in iou_blocks():
-            value, which = iou.max(dim=1)
-            best_iou[start:start + len(value)], best_gt[start:start + len(value)] = value, which
-            gt_best = torch.maximum(gt_best, iou.max(dim=0).values)
+    def _match(self, shapes: Tensor, columns: _AnchorColumns, gt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """For the anchors of one class (``shapes``: their rectangles, or boxes when rotated) and that class's GT
+        boxes (G, 7): each anchor's best IoU and GT (the first of equals, as ``argmax`` takes it; 0 where it
+        overlaps nothing, which is never positive), and whether it is one of the best anchors of some GT (ties
+        included) that it overlaps at all."""
+        n, g = shapes.shape[0], gt.shape[0]
+        anchor, which, iou = self._overlaps(shapes, columns, gt)
+        best_iou = gt.new_zeros(n).scatter_reduce(0, anchor, iou, "amax")
+        gt_best = gt.new_zeros(g).scatter_reduce(0, which, iou, "amax")
+        top = iou == best_iou[anchor]
+        best_gt = torch.full((n,), g, dtype=torch.long, device=gt.device).scatter_reduce(
+            0, anchor[top], which[top], "amin")
+        best_gt = torch.where(best_gt == g, 0, best_gt)
         forced = torch.zeros(n, dtype=torch.bool, device=gt.device)
-        claimable = gt_best > 0
-        for start, iou in iou_blocks():
-            forced[start:start + iou.shape[0]] = ((iou == gt_best[None]) & claimable[None]).any(dim=1)
+        forced[anchor[iou == gt_best[which]]] = True  # every listed pair overlaps, so that GT's best is > 0
         return best_iou, best_gt, forced
 
-    def _iou_blocks(self, index: Tensor, rectangles: Tensor | None, gt: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
-        """Yield ``(start, iou)``: BEV IoU (n, G) of consecutive blocks of the anchors ``index`` with ``gt``."""
-        step = max(1, _BLOCK_PAIRS // gt.shape[0])
-        gt_rectangles = None if self.rotated else _nearest_axis_rectangles(gt)
-        for start in range(0, index.shape[0], step):
-            if self.rotated:
-                yield start, boxes_iou_bev(self.anchors[index[start:start + step]], gt)
-            else:
-                yield start, _axis_aligned_iou(rectangles[start:start + step], gt_rectangles)
+    def _overlaps(self, shapes: Tensor, columns: _AnchorColumns, gt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(anchor, gt, iou)``: the pairs of one class's anchors and ``gt`` whose BEV IoU is positive. An anchor
+        overlaps only the few GT boxes near it, so only the anchors whose centres can reach a box are tested (a few
+        hundred per box) instead of all anchors x all boxes (about a million pairs per class and frame)."""
+        if self.rotated:
+            anchor, which = columns.near(self._reach(gt))
+            iou = boxes_iou_bev(shapes[anchor], gt[which], aligned=True)
+        else:
+            gt_rectangles = _nearest_axis_rectangles(gt)
+            anchor, which = columns.near(self._reach(gt_rectangles))
+            iou = _axis_aligned_iou(shapes[anchor], gt_rectangles[which])
+        keep = iou > 0
+        return anchor[keep], which[keep], iou[keep]
+
+    def _reach(self, shapes: Tensor) -> Tensor:
+        """(N, 4) centre x, y and half extents along x, y of what each rectangle or (rotated) box covers."""
+        if self.rotated:
+            return torch.cat((shapes[:, :2], bev_half_extents(shapes)), dim=1)
+        return torch.cat(((shapes[:, :2] + shapes[:, 2:]) / 2, (shapes[:, 2:] - shapes[:, :2]) / 2), dim=1)
+
+
+class _AnchorColumns:
+    """One class's anchors sorted into columns of equal centre x, each column sorted by centre y, so that the
+    anchors whose centres lie in an x-range and a y-range are one contiguous run per column: finding every anchor
+    that may overlap a box costs a binary search per column it spans, not a test of every anchor."""
+
+    def __init__(self, reach: Tensor):
+        """``reach`` (N, 4): the anchors' centre x, y and half extents (``TargetAssigner._reach``)."""
+        self.reach = reach
+        self.xs, column = torch.unique(reach[:, 0], return_inverse=True)
+        self.widest = reach[:, 2:].max(dim=0).values if len(reach) else reach.new_zeros(2)
+        self.y0 = float(reach[:, 1].min()) if len(reach) else 0.0
+        self.span = float(reach[:, 1].max()) - self.y0 + 1.0 if len(reach) else 1.0
+        self.keys, self.order = torch.sort(self._key(column, reach[:, 1]))
+
+    def _key(self, column: Tensor, y: Tensor) -> Tensor:
+        """Column-major sort key: column index, then y (float64: exact enough for any grid of metres). A y beyond
+        the anchors' is clamped half a metre outside them, so a search never runs into the next column."""
+        offset = (y.double() - self.y0).clamp(-0.5, self.span - 0.5)
+        return column.double() * self.span + offset
+
+    def near(self, boxes: Tensor) -> tuple[Tensor, Tensor]:
+        """``(anchor, box)`` index pairs of every anchor whose extent overlaps a box's (``boxes`` (G, 4) centre and
+        half extents, as ``reach``) by more than a millimetre's rounding in x and in y: a superset of the pairs that
+        overlap, since the IoU decides afterwards."""
+        device = boxes.device
+        reach_x = boxes[:, 2] + self.widest[0] + 1e-3
+        first = torch.searchsorted(self.xs, boxes[:, 0] - reach_x, side="left")
+        spans = torch.searchsorted(self.xs, boxes[:, 0] + reach_x, side="right") - first
+        box = torch.repeat_interleave(torch.arange(len(boxes), device=device), spans)
+        column = first[box] + _ranks(spans)
+        reach_y = boxes[box, 3] + self.widest[1] + 1e-3
+        lo = torch.searchsorted(self.keys, self._key(column, boxes[box, 1] - reach_y), side="left")
+        hi = torch.searchsorted(self.keys, self._key(column, boxes[box, 1] + reach_y), side="right")
+        counts = hi - lo
+        pair_box = torch.repeat_interleave(box, counts)
+        anchor = self.order[torch.repeat_interleave(lo, counts) + _ranks(counts)]
+        close = ((self.reach[anchor, :2] - boxes[pair_box, :2]).abs()
+                 < self.reach[anchor, 2:] + boxes[pair_box, 2:] + 1e-3).all(dim=1)
+        return anchor[close], pair_box[close]
+
+
+def _ranks(counts: Tensor) -> Tensor:
+    """0, 1, ..., counts[0] - 1, 0, 1, ..., counts[1] - 1, ...: each element's rank within its run."""
+    total = int(counts.sum())
+    starts = torch.cumsum(counts, dim=0) - counts
+    return torch.arange(total, device=counts.device) - torch.repeat_interleave(starts, counts, output_size=total)
 
 
 def _nearest_axis_rectangles(boxes: Tensor) -> Tensor:
@@ -121,9 +172,9 @@ def _nearest_axis_rectangles(boxes: Tensor) -> Tensor:
 
 
 def _axis_aligned_iou(a: Tensor, b: Tensor) -> Tensor:
-    """(N, M) IoU of axis-aligned rectangles a (N, 4) and b (M, 4) ``(x_min, y_min, x_max, y_max)``."""
-    wh = (torch.minimum(a[:, None, 2:], b[None, :, 2:]) - torch.maximum(a[:, None, :2], b[None, :, :2])).clamp_min(0)
-    inter = wh[..., 0] * wh[..., 1]
+    """(N,) IoU of the row-wise pairs of axis-aligned rectangles a and b (N, 4) ``(x_min, y_min, x_max, y_max)``."""
+    wh = (torch.minimum(a[:, 2:], b[:, 2:]) - torch.maximum(a[:, :2], b[:, :2])).clamp_min(0)
+    inter = wh[:, 0] * wh[:, 1]
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / (area_a[:, None] + area_b[None] - inter).clamp_min(1e-8)
+    return inter / (area_a + area_b - inter).clamp_min(1e-8)
