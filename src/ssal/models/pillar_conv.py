@@ -33,7 +33,8 @@ def pillar_conv(features: Tensor, coords: Tensor, weight: Tensor, batch_size: in
         stride, padding: as for ``torch.nn.functional.conv2d`` (zero padding).
 
     Returns:
-        (B, C_out, ny_out, nx_out) float32, channels-last in memory.
+        (B, C_out, ny_out, nx_out) float32, a strided view with the channels innermost (make it contiguous in the
+        layout the next convolution wants).
     """
     return _PillarConv.apply(features, coords, weight, batch_size, grid_size, stride, padding)
 
@@ -73,7 +74,7 @@ class _Plan:
                 yield ky, kx, start, end, (self.b[start:end] * self.rows + oy) * self.cols + ox
 
     def crop(self, extended: Tensor) -> Tensor:
-        """(B * rows * cols, C) extended rows -> (B, C, out_ny, out_nx), channels-last."""
+        """(B * rows * cols, C) extended rows -> (B, C, out_ny, out_nx), a view without the margin."""
         grid = extended.view(self.batch_size, self.rows, self.cols, -1)
         y0, x0 = -self.lo_y, -self.lo_x
         return grid[:, y0:y0 + self.out_ny, x0:x0 + self.out_nx].permute(0, 3, 1, 2)
