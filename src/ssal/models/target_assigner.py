@@ -137,9 +137,9 @@ class _AnchorColumns:
         return column.double() * self.span + offset
 
     def near(self, boxes: Tensor) -> tuple[Tensor, Tensor]:
-        """``(anchor, box)`` index pairs of every anchor whose extent overlaps a box's (``boxes`` (G, 4) centre and
-        half extents, as ``reach``) by more than a millimetre's rounding in x and in y: a superset of the pairs that
-        overlap, since the IoU decides afterwards."""
+        """``(anchor, box)`` index pairs of every anchor whose extent comes within a millimetre of a box's in x and
+        in y (``boxes`` (G, 4) centre and half extents, as ``reach``): a superset of the overlapping pairs, each
+        once; the IoU decides afterwards."""
         device = boxes.device
         reach_x = boxes[:, 2] + self.widest[0] + 1e-3
         first = torch.searchsorted(self.xs, boxes[:, 0] - reach_x, side="left")
