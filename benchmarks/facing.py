@@ -8,7 +8,8 @@ Issue 12 asks for headings "learnable from the points" (Pedestrian AOS >= 0.8 x 
 that with how well the detector learnt it; this separates the two. An object whose front and back look alike
 scores 0.5; accuracy a is roughly the AOS / 2-D AP ratio a detector could reach by reading the same cues (a box
 turned round adds nothing to AOS). Features: point share and mean intensity per cell of an 8 x 4 x 8 grid over the
-box (length x width x height, 10 cm margin), so the classifier sees the shape, not the count.
+box (length x width x height, 10 cm margin), so the classifier sees the shape, not the count: the detector's own
+RoI point grid (``ssal.models.roi_point_grid``) on the labelled boxes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 
 from ssal.config import load_config
 from ssal.data.datasets import dataset_from_config
+from ssal.models.roi_point_grid import roi_point_grid
 
 CLASSES = ("Car", "Pedestrian", "Cyclist")
 GRID = (8, 4, 8)
@@ -27,44 +29,32 @@ MARGIN = 0.1
 POINT_BANDS = ((5, 50), (50, 200), (200, None))
 
 
-def box_frame_points(points: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """(K, 4) points of ``points`` (N, 4) inside ``box`` (7,) plus ``MARGIN``, as (x, y, z) in the box frame scaled
-    to [-1, 1] per axis, and intensity."""
-    d = points[:, :3] - box[:3]
-    c, s = np.cos(-box[6]), np.sin(-box[6])
-    half = np.array([box[3] / 2 + MARGIN, box[4] / 2 + MARGIN, box[5] / 2 + MARGIN / 2])
-    local = np.stack((c * d[:, 0] - s * d[:, 1], s * d[:, 0] + c * d[:, 1], d[:, 2]), axis=1) / half
-    inside = np.all(np.abs(local) < 1.0, axis=1)
-    return np.concatenate((local[inside], points[inside, 3:4]), axis=1)
+def box_grids(points: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For boxes (K, 7) in a frame's ``points`` (N, 4): (K, 2 * cells) point share and mean intensity per cell of
+    ``GRID`` in each box's frame (``MARGIN`` added), and (K,) the number of points in each."""
+    batch = np.concatenate((np.zeros((len(points), 1)), points[:, :4]), axis=1)
+    grid = roi_point_grid(torch.from_numpy(batch).float(), torch.from_numpy(boxes[None]).float(), GRID, MARGIN)[0]
+    return grid[:, :-1].numpy(), torch.expm1(grid[:, -1]).round().long().numpy()
 
 
-def occupancy(local: np.ndarray, turned: bool) -> np.ndarray:
-    """Point share and mean intensity per grid cell of box-frame points ``local`` (K, 4), the box turned round
-    (x and y negated) when ``turned``."""
-    xyz = local[:, :3] * (np.array([-1.0, -1.0, 1.0]) if turned else 1.0)
-    cells = [np.clip(((xyz[:, k] + 1) / 2 * n).astype(int), 0, n - 1) for k, n in enumerate(GRID)]
-    share, intensity = np.zeros(GRID), np.zeros(GRID)
-    np.add.at(share, tuple(cells), 1.0)
-    np.add.at(intensity, tuple(cells), local[:, 3])
-    intensity /= np.maximum(share, 1.0)
-    return np.concatenate(((share / max(len(local), 1)).ravel(), intensity.ravel())).astype(np.float32)
+def turned(features: np.ndarray) -> np.ndarray:
+    """The grid features of the same box turned round: its cells mirrored along the length and the width."""
+    return np.ascontiguousarray(features.reshape(2, *GRID)[:, ::-1, ::-1, :]).ravel()
 
 
 def objects(reader, infos, min_points: int = 5) -> dict[str, list[tuple[np.ndarray, int]]]:
-    """Per class of ``CLASSES``, (box-frame points, point count) of every labelled object with at least
+    """Per class of ``CLASSES``, (grid features, point count) of every labelled object with at least
     ``min_points`` points; each frame's points are read once."""
     found = {cls: [] for cls in CLASSES}
     for info in infos:
         annos = info.annos
         if annos is None or not np.isin(annos.name, CLASSES).any():
             continue
-        points = reader.load_points(info)
-        for name, box in zip(annos.name, annos.gt_boxes_lidar):
-            if name not in found:
-                continue
-            local = box_frame_points(points, box)
-            if len(local) >= min_points:
-                found[name].append((local, len(local)))
+        wanted = np.isin(annos.name, CLASSES)
+        features, counts = box_grids(reader.load_points(info), annos.gt_boxes_lidar[wanted])
+        for name, grid, count in zip(annos.name[wanted], features, counts):
+            if count >= min_points:
+                found[name].append((grid, int(count)))
     return found
 
 
@@ -74,9 +64,9 @@ def facing_accuracy(train: list, val: list, seed: int = 0, epochs: int = 60) -> 
     torch.manual_seed(seed)
 
     def features(items):
-        turned = rng.random(len(items)) < 0.5
-        x = np.stack([occupancy(local, t) for (local, _), t in zip(items, turned)])
-        return torch.from_numpy(x), torch.from_numpy(turned.astype(np.int64))
+        turn = rng.random(len(items)) < 0.5
+        x = np.stack([turned(grid) if t else grid for (grid, _), t in zip(items, turn)]).astype(np.float32)
+        return torch.from_numpy(x), torch.from_numpy(turn.astype(np.int64))
 
     x, y = features(train)
     x_val, y_val = features(val)

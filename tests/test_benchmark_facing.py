@@ -17,33 +17,39 @@ def _facing():
     return module
 
 
-def _walkers(rng, count, lean):
-    """Box-frame points of upright bodies whose upper half sits ``lean`` (box-frame units) ahead of the lower."""
+# a box at the origin whose grid (with the probe's margin) spans -1..1 on every axis: points are box-frame units
+UNIT_BOX = np.array([[0.0, 0.0, 0.0, 1.8, 1.8, 1.9, 0.0]])
+
+
+def _walkers(facing, rng, count, lean):
+    """Grid features of upright bodies whose upper half sits ``lean`` (box-frame units) ahead of the lower."""
     items = []
     for _ in range(count):
-        z = rng.uniform(-1, 1, 40)
+        z = rng.uniform(-0.99, 0.99, 40)
         x = rng.normal(0, 0.15, 40) + lean * (z > 0)
         local = np.stack((np.clip(x, -0.99, 0.99), rng.normal(0, 0.2, 40).clip(-0.99, 0.99), z, np.full(40, 0.3)), 1)
-        items.append((local, 40))
+        grids, counts = facing.box_grids(local, UNIT_BOX)
+        items.append((grids[0], int(counts[0])))
     return items
 
 
-def test_points_are_expressed_in_the_box_frame():
+def test_grid_features_are_read_in_the_box_frame_and_mirror_when_turned():
     facing = _facing()
-    box = np.array([10.0, 5.0, -1.0, 2.0, 1.0, 2.0, np.pi / 2])  # facing +y
-    points = np.array([[10.0, 5.9, -1.0, 0.7], [10.0, 7.0, -1.0, 0.1], [10.4, 5.0, 0.0, 0.2]])
-    local = facing.box_frame_points(points, box)
-    assert local.shape == (2, 4)  # the second point is outside the box
-    np.testing.assert_allclose(local[0], [0.9 / 1.1, 0.0, 0.0, 0.7], atol=1e-9)
-    np.testing.assert_allclose(local[1, :3], [0.0, -0.4 / 0.6, 1.0 / 1.05], atol=1e-9)
-    turned = facing.occupancy(local, turned=True)
-    assert turned.shape == (2 * 8 * 4 * 8,) and turned[:256].sum() == 1.0 and not np.array_equal(
-        turned, facing.occupancy(local, turned=False))
+    box = np.array([[10.0, 5.0, -1.0, 2.0, 1.0, 2.0, np.pi / 2]])  # facing +y
+    points = np.array([[10.0, 5.9, -1.0, 0.7], [10.0, 7.0, -1.0, 0.1], [10.4, 5.0, -0.5, 0.2]])
+    grids, counts = facing.box_grids(points, box)
+    assert counts.tolist() == [2]  # the second point is outside the box
+    share, intensity = grids[0].reshape(2, 8, 4, 8)
+    assert share[7].sum() == 0.5 and intensity[7].max() == np.float32(0.7)  # the front point: last length cell
+    assert share[3:5, 0].sum() == 0.5  # the point 0.4 m to the box's right: middle of its length, first width cell
+    mirrored = facing.turned(grids[0]).reshape(2, 8, 4, 8)
+    assert mirrored[0, 0].sum() == 0.5 and mirrored[0, 3:5, 3].sum() == 0.5
+    np.testing.assert_array_equal(facing.turned(facing.turned(grids[0])), grids[0])
 
 
 def test_the_probe_tells_facing_from_a_lean_and_guesses_without_one():
     facing = _facing()
     rng = np.random.default_rng(0)
-    leaning = facing.facing_accuracy(_walkers(rng, 200, 0.4), _walkers(rng, 200, 0.4), epochs=15)
-    upright = facing.facing_accuracy(_walkers(rng, 200, 0.0), _walkers(rng, 200, 0.0), epochs=15)
+    leaning = facing.facing_accuracy(_walkers(facing, rng, 200, 0.4), _walkers(facing, rng, 200, 0.4), epochs=15)
+    upright = facing.facing_accuracy(_walkers(facing, rng, 200, 0.0), _walkers(facing, rng, 200, 0.0), epochs=15)
     assert leaning.mean() > 0.9 and abs(upright.mean() - 0.5) < 0.12
