@@ -44,45 +44,43 @@ def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
 
 
 class _Plan:
-    """Where every tap reads and writes. Output cells are counted on a margin-extended grid (rows ``lo_y ..
-    hi_y``, columns ``lo_x .. hi_x``) that holds every cell any pillar reaches, so no tap needs a bounds test; the
-    margin is cut off at the end."""
+    """Where every tap reads and writes, worked out once for the forward and the backward pass. Output cells are
+    counted on a margin-extended grid (from cell ``lo`` on both axes) that holds every cell any pillar reaches, so no
+    tap needs a bounds test; the margin is cut off at the end."""
 
     def __init__(self, coords: Tensor, batch_size: int, grid_size: tuple[int, int], kernel: int, stride: int,
                  padding: int):
         nx, ny = grid_size
-        self.kernel, self.stride, self.batch_size = kernel, stride, batch_size
+        self.batch_size = batch_size
         self.out_nx, self.out_ny = output_size(nx, kernel, stride, padding), output_size(ny, kernel, stride, padding)
-        self.lo_y = self.lo_x = (padding - kernel + 1) // stride  # the lowest cell a pillar at 0 reaches (floor)
-        self.rows = max((ny - 1 + padding) // stride, self.out_ny - 1) - self.lo_y + 1
-        self.cols = max((nx - 1 + padding) // stride, self.out_nx - 1) - self.lo_x + 1
+        self.lo = (padding - kernel + 1) // stride  # the lowest cell a pillar at 0 reaches (floor)
+        self.rows = max((ny - 1 + padding) // stride, self.out_ny - 1) - self.lo + 1
+        self.cols = max((nx - 1 + padding) // stride, self.out_nx - 1) - self.lo + 1
         y, x = coords[:, 1] + padding, coords[:, 2] + padding
         residue = (y % stride) * stride + x % stride
         self.order = torch.argsort(residue, stable=True)
         bounds = torch.bincount(residue, minlength=stride * stride).cumsum(0).tolist()
-        self.slices = [(start, end) for start, end in zip([0] + bounds[:-1], bounds)]
-        self.b, self.y, self.x = coords[self.order, 0], y[self.order], x[self.order]
-
-    def taps(self):
-        """Per tap ``(ky, kx)``: the slice of sorted pillars it reaches and the extended output cells they reach."""
-        s = self.stride
-        for ky in range(self.kernel):
-            for kx in range(self.kernel):
-                start, end = self.slices[(ky % s) * s + kx % s]
-                oy = (self.y[start:end] - ky) // s - self.lo_y
-                ox = (self.x[start:end] - kx) // s - self.lo_x
-                yield ky, kx, start, end, (self.b[start:end] * self.rows + oy) * self.cols + ox
+        slices = list(zip([0] + bounds[:-1], bounds))
+        b, y, x = coords[self.order, 0], y[self.order], x[self.order]
+        # Per tap (ky, kx): the slice of sorted pillars it reaches and the extended output cells they reach.
+        self.taps = []
+        for ky in range(kernel):
+            for kx in range(kernel):
+                start, end = slices[(ky % stride) * stride + kx % stride]
+                oy = (y[start:end] - ky) // stride - self.lo
+                ox = (x[start:end] - kx) // stride - self.lo
+                self.taps.append((ky, kx, start, end, (b[start:end] * self.rows + oy) * self.cols + ox))
 
     def crop(self, extended: Tensor) -> Tensor:
         """(B * rows * cols, C) extended rows -> (B, C, out_ny, out_nx), a view without the margin."""
         grid = extended.view(self.batch_size, self.rows, self.cols, -1)
-        y0, x0 = -self.lo_y, -self.lo_x
+        y0 = x0 = -self.lo
         return grid[:, y0:y0 + self.out_ny, x0:x0 + self.out_nx].permute(0, 3, 1, 2)
 
     def extend(self, grad: Tensor) -> Tensor:
         """The inverse of ``crop`` for a gradient: (B, C, out_ny, out_nx) -> (B * rows * cols, C), zero margin."""
         extended = grad.new_zeros(self.batch_size, self.rows, self.cols, grad.shape[1])
-        y0, x0 = -self.lo_y, -self.lo_x
+        y0 = x0 = -self.lo
         extended[:, y0:y0 + self.out_ny, x0:x0 + self.out_nx] = grad.permute(0, 2, 3, 1)
         return extended.view(-1, grad.shape[1])
 
@@ -94,7 +92,7 @@ class _PillarConv(torch.autograd.Function):
         with torch.autocast(device_type=features.device.type, enabled=False):
             feats, w = features.float().index_select(0, plan.order), weight.float()
             out = feats.new_zeros(batch_size * plan.rows * plan.cols, weight.shape[0])
-            for ky, kx, start, end, cells in plan.taps():
+            for ky, kx, start, end, cells in plan.taps:
                 out.index_add_(0, cells, feats[start:end] @ w[:, :, ky, kx].t())
         ctx.save_for_backward(feats, weight)
         ctx.plan, ctx.dtype = plan, features.dtype
@@ -109,7 +107,7 @@ class _PillarConv(torch.autograd.Function):
             w = weight.float()
             grad_sorted = torch.zeros_like(feats)
             grad_weight = torch.empty_like(w)
-            for ky, kx, start, end, cells in plan.taps():
+            for ky, kx, start, end, cells in plan.taps:
                 g = grad.index_select(0, cells)
                 grad_sorted[start:end] += g @ w[:, :, ky, kx]
                 grad_weight[:, :, ky, kx] = g.t() @ feats[start:end]
