@@ -102,6 +102,30 @@ def test_pre_and_post_max_size_cut_the_ranking():
     assert nms_bev(boxes, scores, 0.1, post_max_size=2).tolist() == [3, 1]
 
 
+@pytest.mark.parametrize("threshold, limit", [(0.8, 256), (0.7, 100), (0.1, 40)])
+def test_a_cap_on_kept_boxes_keeps_the_greedy_loops_first_boxes(threshold, limit):
+    # Proposal NMS: thousands of clustered candidates, a cap reached after the first block of ranks, so the
+    # blocks after it are never compared; the kept boxes must still be the greedy loop's first ones.
+    rng = np.random.default_rng(2)
+    boxes, scores = detector_like_candidates(rng, 2000, objects=30), rng.random(2000)
+    expected = greedy_reference(oracle_iou_matrix(boxes), scores, threshold)
+    assert len(expected) > limit
+
+    keep = nms_bev(torch.from_numpy(boxes).float(), torch.from_numpy(scores).float(), threshold, post_max_size=limit)
+
+    assert keep.tolist() == expected[:limit]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_box_inside_another_is_suppressed_just_above_the_threshold(dtype):
+    # The case where the enclosing-rectangle pre-filter is tight: IoU = inner area / outer area exactly.
+    outer = [0.0, 0.0, 0.0, 4.0, 2.0, 1.5, 0.0]
+    for ratio, suppressed in ((0.5004, True), (0.4996, False)):
+        inner = [0.3, 0.0, 0.0, 4.0 * ratio, 2.0, 1.5, 0.0]
+        keep = nms_bev(torch.tensor([outer, inner], dtype=dtype), torch.tensor([0.9, 0.8], dtype=dtype), 0.5)
+        assert keep.tolist() == ([0] if suppressed else [0, 1])
+
+
 def test_boxes_that_only_touch_do_not_suppress_each_other_even_at_threshold_zero():
     boxes = torch.tensor([[0.0, 0, 0, 4, 2, 1.5, 0.5], [4 * math.cos(0.5), 4 * math.sin(0.5), 0, 4, 2, 1.5, 0.5]])
     assert nms_bev(boxes, torch.tensor([0.9, 0.8]), 0.0).tolist() == [0, 1]
