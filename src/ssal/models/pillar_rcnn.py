@@ -38,6 +38,7 @@ from ssal.models.bev_backbone import BevBackbone
 from ssal.models.config import ModelConfig
 from ssal.models.hashing import frame_seeds
 from ssal.models.map_to_bev import scatter_to_bev
+from ssal.models.pillar_map import PillarMap
 from ssal.models.pillar_vfe import PillarVFE, pillarize
 from ssal.models.post_processing import select_detections
 from ssal.models.proposal_layer import Proposals, propose
@@ -94,12 +95,13 @@ class PillarRCNN(nn.Module):
         pillars = pillarize(points, cfg, max_pillars)
         features, batch_size = self.vfe(pillars), int(batch["batch_size"])
         bev, canvas = self._backbone(features, pillars.coords, batch_size)
-        # The dense canvas is the RoI head's finer map (roi_head.pool_pillar_map); without it, let it go after the
-        # backbone (a Waymo canvas, 470 x 470 x 64 float32, is 57 MB per frame).
+        # The RoI head's finer map (roi_head.pool_pillar_map): the dense canvas where the backbone built one (CUDA),
+        # else the pillars themselves (PillarMap samples them without a canvas). Without it, the canvas goes after
+        # the backbone (a Waymo canvas, 470 x 470 x 64 float32, is 57 MB per frame).
         pillar_map = None
         if cfg.roi_head.pool_pillar_map:
-            pillar_map = canvas if canvas is not None else scatter_to_bev(features, pillars.coords, batch_size,
-                                                                          cfg.grid_size)
+            pillar_map = canvas if canvas is not None else PillarMap(features, pillars.coords, batch_size,
+                                                                     cfg.grid_size)
         return bev, self.anchor_head(bev), pillar_map
 
     def _backbone(self, features: Tensor, coords: Tensor, batch_size: int) -> tuple[Tensor, Tensor | None]:
@@ -131,7 +133,7 @@ class PillarRCNN(nn.Module):
         plain = self.training and device.type == "cpu"
         return torch.contiguous_format if plain else torch.channels_last
 
-    def _training_losses(self, batch: dict, bev: Tensor, rpn: RpnOutput, pillar_map: Tensor | None
+    def _training_losses(self, batch: dict, bev: Tensor, rpn: RpnOutput, pillar_map: Tensor | PillarMap | None
                          ) -> tuple[Tensor, dict[str, Tensor]]:
         gt_boxes = batch["gt_boxes"].to(device=bev.device, dtype=torch.float32)
         step = int(self.train_step)  # the one host read of the step counter

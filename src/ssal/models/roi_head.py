@@ -33,6 +33,7 @@ from ssal.models.box_coder import CODE_SIZE, decode_boxes
 from ssal.models.config import ModelConfig
 from ssal.models.hashing import uniform_from_hash
 from ssal.models.losses import corner_loss, smooth_l1
+from ssal.models.pillar_map import PillarMap
 from ssal.models.pointwise import Conv1x1
 from ssal.models.roi_point_grid import point_grid_channels
 from ssal.models.roi_target_sampler import RoiTargets
@@ -143,7 +144,7 @@ class RoiHead(nn.Module):
         self.mc_dropout = False  # set by the detector: dropout stays on in eval mode
 
     def forward(self, bev: Tensor, rois: Tensor, dropout_seeds: Tensor | None = None,
-                pillar_map: Tensor | None = None, point_grid: Tensor | None = None) -> RoiHeadOutput:
+                pillar_map: Tensor | PillarMap | None = None, point_grid: Tensor | None = None) -> RoiHeadOutput:
         """``dropout_seeds`` (B,) int64 draws the dropout masks per frame; without it torch's global generator
         draws them. ``pillar_map`` is required with ``roi_head.pool_pillar_map``, ``point_grid`` (B, R, F), the
         RoIs' ``roi_point_grid``, when the head reads ``roi_head.point_grid``."""
@@ -185,9 +186,9 @@ class RoiHead(nn.Module):
             raise ValueError("roi_head.point_grid is set: pass the RoIs' point grid")
         return point_grid.reshape(like.shape[0], -1).to(like.dtype)
 
-    def pool(self, bev: Tensor, rois: Tensor) -> Tensor:
+    def pool(self, bev: Tensor | PillarMap, rois: Tensor) -> Tensor:
         """(B, R, G*G, C) bilinear samples of ``bev`` (B, C, H, W), a map over the point-cloud range at any
-        resolution, at the grid points of ``rois`` (B, R, 7)."""
+        resolution, or of a ``PillarMap``, at the grid points of ``rois`` (B, R, 7)."""
         h = self.cfg.roi_head
         x0, y0, _, x1, y1, _ = self.cfg.point_cloud_range
         points = roi_grid_points(rois, h.grid_size, h.pool_extra_width)  # (B, R, G*G, 2)
@@ -196,7 +197,9 @@ class RoiHead(nn.Module):
         # The map covers the range edge to edge, hence align_corners=False; outside it reads zeros.
         grid = (points.float() - low.float()) / extent.float() * 2 - 1
         # float32 grid even under autocast: a bfloat16 grid over a 70 m map misplaces samples by several cm.
-        with torch.autocast(device_type=bev.device.type, enabled=False):
+        with torch.autocast(device_type=grid.device.type, enabled=False):
+            if isinstance(bev, PillarMap):
+                return bev.sample(grid)
             sampled = F.grid_sample(bev.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         return sampled.permute(0, 2, 3, 1)
 
