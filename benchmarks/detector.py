@@ -193,6 +193,13 @@ def run_preset(name: str, root: Path, data: str, repeats: int, batch_size: int, 
     from ssal.pipeline.supervised import build_training_set
 
     torch.set_num_threads(threads)
+    try:  # as training and inference do on CPU (a baseline checkout without it runs as it did)
+        from ssal.engine.host_memory import keep_freed_memory
+    except ImportError:
+        pass
+    else:
+        if device == "cpu":
+            keep_freed_memory()
     config = load_config(root / "configs" / "synthetic" / f"{name}.yaml", [f"data.root={data}"])
     cfg = config.model
     reader = dataset_from_config(config.data)

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from ssal.engine.device import to_device
 from ssal.engine.distributed import DistContext
 from ssal.engine.hooks import progress_enabled
+from ssal.engine.host_memory import keep_freed_memory
 from ssal.engine.sampler import shard_indices
 
 __all__ = ["predict"]
@@ -52,6 +53,8 @@ def predict(
     if gather not in ("all", "main"):
         raise ValueError(f"gather must be 'all' or 'main', got {gather!r}")
     dist = dist if dist is not None else DistContext.single()
+    if dist.device.type == "cpu":
+        keep_freed_memory()
     indices = shard_indices(len(dataset), dist.rank, dist.world_size)
     loader = DataLoader(dataset, batch_size=batch_size, sampler=indices, num_workers=workers, collate_fn=collate_fn)
     show = progress and progress_enabled(dist.rank, sys.stderr)

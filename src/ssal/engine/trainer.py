@@ -40,6 +40,7 @@ from ssal.engine.config import TrainConfig
 from ssal.engine.device import to_device
 from ssal.engine.distributed import DistContext
 from ssal.engine.hooks import CheckpointHook, Hook, ProgressHook
+from ssal.engine.host_memory import keep_freed_memory
 from ssal.engine.metrics import MetricsHook
 from ssal.engine.optim import OneCycle, build_optimizer
 from ssal.engine.run_folder import remove_temporary_files
@@ -137,6 +138,8 @@ class Trainer:
         self.device = self.dist.device
         self.identity = ModelIdentity.of(model_name, model_config)
         configure_determinism(config.deterministic, self.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # CPU steps reuse their freed activations instead of page-faulting them in
         self.model = model.to(self.device)
         self.train_model = self.dist.wrap_model(self.model, config.find_unused_parameters)
         self.dataset = dataset
