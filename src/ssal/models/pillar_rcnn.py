@@ -108,14 +108,19 @@ class PillarRCNN(nn.Module):
         """The BEV map, and the dense canvas where it was built. On CPU the first convolution reads the pillars
         (``pillar_conv``: the training step 1.18x faster on the cpu preset, docs/results.md); on CUDA cuDNN's dense
         convolution of the canvas stays (it runs under autocast, and the pillar path is unmeasured against it).
-        The map leaves channels-last: the RPN head's 1 x 1 convolution is then one GEMM without a transpose and the
-        RoI grid samples it faster (cpu preset, training forward pass: RPN head 36 -> 15 ms, RoI head 50 -> 34 ms)."""
-        layout = self._conv_layout(features.device)
+
+        The convolutions run channels-last (the weights are plain, so the input decides): it suits tensor cores on
+        CUDA, and on CPU it makes the forward pass faster and the backward pass of the widest layers slower. With
+        the first layer read from the pillars the sum favours it: training step, 2 threads, batch 4, tiny 221-225 ->
+        196-199 ms; cpu within noise (-5 % to +5 % in three pairs), whose backbone alone gains 44 ms forward and loses
+        77 ms backward, about what the copy of the map into channels-last costs the plain layout. The map leaves in
+        it: the RPN head's 1 x 1 convolution is then one GEMM without a transpose and the RoI grid samples it
+        faster (cpu preset, training forward pass: RPN head 36 -> 15 ms, RoI head 50 -> 34 ms)."""
         if features.device.type == "cpu":
-            bev = self.backbone.forward_pillars(features, coords, batch_size, self.cfg.grid_size, layout)
-            return bev.contiguous(memory_format=torch.channels_last), None
+            return self.backbone.forward_pillars(features, coords, batch_size, self.cfg.grid_size,
+                                                 torch.channels_last), None
         canvas = scatter_to_bev(features, coords, batch_size, self.cfg.grid_size)
-        return self.backbone(canvas.contiguous(memory_format=layout)), canvas
+        return self.backbone(canvas.contiguous(memory_format=torch.channels_last)), canvas
 
     def _point_grid(self, batch: dict, rois: Tensor) -> Tensor | None:
         """The RoIs' own points binned in their frames (``roi_head.point_grid``), when the head reads them; computed
@@ -124,14 +129,6 @@ class PillarRCNN(nn.Module):
         if not h.point_grid or not (h.direction_check or h.point_grid_shared):
             return None
         return roi_point_grid(batch["points"], rois, h.point_grid, h.point_grid_margin)
-
-    def _conv_layout(self, device: torch.device) -> torch.memory_format:
-        """The memory layout the backbone's convolutions run in (the weights are plain, so the input decides).
-        Channels-last suits tensor cores on CUDA and speeds up a CPU forward pass, but PyTorch's CPU convolution
-        backward is much slower in it: measured on the cpu preset's backbone (batch 4, 1 thread), forward 1.40 s
-        channels-last vs 1.64 s plain, forward + backward 6.7 s vs 5.3 s. So: plain for CPU training only."""
-        plain = self.training and device.type == "cpu"
-        return torch.contiguous_format if plain else torch.channels_last
 
     def _training_losses(self, batch: dict, bev: Tensor, rpn: RpnOutput, pillar_map: Tensor | PillarMap | None
                          ) -> tuple[Tensor, dict[str, Tensor]]:
