@@ -99,8 +99,7 @@ def _greedy(ranked: Tensor, labels: Tensor | None, threshold: float, limit: int 
             alive[victims] = False
             block = block[alive]
         first, second = boxes.suppressing_pairs(block, block, threshold)
-        earlier = first < second
-        winners = block[_walk(block.numel(), first[earlier], second[earlier])][: limit - num_kept]
+        winners = block[_walk(block.numel(), first, second)][: limit - num_kept]
         kept.append(winners)
         num_kept += winners.numel()
     return torch.cat(kept) if kept else torch.zeros(0, dtype=torch.long, device=ranked.device)
@@ -116,11 +115,14 @@ class _Boxes:
 
     def suppressing_pairs(self, rows: Tensor, cols: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
         """Positions (i into ``rows``, j into ``cols``) of the pairs of boxes with BEV IoU above ``threshold``
-        (and equal labels when given)."""
+        (and equal labels when given). With ``rows is cols`` (a block against itself) only pairs with i < j: the
+        greedy walk needs each pair once, the earlier rank first."""
         ext, centre = self.extents, self.boxes[:, :2]
         firsts, seconds = [], []
         # The sweep sorts its second side: the smaller one.
         for j, i in x_overlap_pairs(centre[cols, 0], ext[cols, 0], centre[rows, 0], ext[rows, 0]):
+            if rows is cols:
+                i, j = i[i < j], j[i < j]
             a, b = rows[i], cols[j]
             if self.labels is not None:
                 same = self.labels[a] == self.labels[b]
