@@ -190,6 +190,37 @@ def _all_pairs_targets(cfg, anchors: torch.Tensor, classes: torch.Tensor, gt: to
     return labels
 
 
+def _crowded_boxes(g: torch.Generator, n: int) -> torch.Tensor:
+    kind = torch.randint(1, 4, (n,), generator=g)
+    size = torch.tensor([[3.9, 1.6, 1.56], [0.8, 0.6, 1.73], [1.76, 0.6, 1.73]])[kind - 1]
+    xy = torch.rand(n, 2, generator=g) * 40 - torch.tensor([0.0, 20.0])
+    return torch.cat((xy, torch.zeros(n, 1), size * (0.7 + 0.6 * torch.rand(n, 3, generator=g)),
+                      torch.rand(n, 1, generator=g) * 6.3 - 3.15, kind[:, None].float()), dim=1)
+
+
+@pytest.mark.parametrize("matching", ["axis_aligned", "rotated"])
+def test_each_frame_of_a_batch_is_assigned_as_if_alone(matching):
+    cfg = load_model_config(CONFIGS / "tiny.yaml", [f"model.anchor_head.matching_iou={matching}"])
+    anchors, classes = generate_anchors(cfg, (64, 64))
+    g = torch.Generator().manual_seed(5)
+    first, second = _crowded_boxes(g, 30), _crowded_boxes(g, 24)
+    second[5] = first[0]  # the same box in two frames: each frame's anchors are its own
+    second[[3, 9, 17], 7] = 0  # padding rows between real boxes
+    batch = torch.zeros(3, 30, 8)  # the third frame is all padding
+    batch[0], batch[1, :24] = first, second
+    assigner = TargetAssigner(cfg, anchors, classes)
+
+    together = assigner.assign(batch)
+
+    for f in range(3):
+        alone = assigner.assign(batch[f:f + 1])
+        assert torch.equal(together.labels[f], alone.labels[0])
+        assert torch.equal(together.matched_boxes[f], alone.matched_boxes[0])
+        assert torch.equal(together.box_targets[f], alone.box_targets[0])
+        assert torch.equal(together.labels[f], _all_pairs_targets(cfg, anchors, classes, batch[f]))
+    assert (together.labels[0] > 0).any() and (together.labels[1] > 0).any() and (together.labels[2] == 0).all()
+
+
 @pytest.mark.parametrize("matching", ["axis_aligned", "rotated"])
 def test_assignment_equals_the_all_pairs_rule_on_crowded_frames(matching):
     cfg = load_model_config(CONFIGS / "tiny.yaml", [f"model.anchor_head.matching_iou={matching}"])

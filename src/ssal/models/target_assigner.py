@@ -53,46 +53,50 @@ class TargetAssigner:
                                  entry.matched_threshold, entry.unmatched_threshold))
 
     def assign(self, gt_boxes: Tensor) -> AnchorTargets:
-        """Targets for a padded batch of ``gt_boxes`` (B, M, 8) ``[box, class_id]`` (class_id 0 = padding)."""
-        per_frame = [self._assign_frame(frame) for frame in gt_boxes]
-        labels, matched = (torch.stack(x) for x in zip(*per_frame))
+        """Targets for a padded batch of ``gt_boxes`` (B, M, 8) ``[box, class_id]`` (class_id 0 = padding). Each
+        frame is assigned on its own; the frames of a class are matched together (one search and one set of
+        scatters per class, not per frame and class: a step's Python-side cost)."""
+        batch, n = gt_boxes.shape[0], self.anchors.shape[0]
+        labels = torch.zeros(batch * n, dtype=torch.long, device=self.anchors.device)
+        matched = self.anchors.new_zeros(batch * n, 7)
+        gt_classes = gt_boxes[..., 7].long()
+        frames = torch.arange(batch, device=self.anchors.device)[:, None] * n
+        for class_id, index, shapes, columns, matched_threshold, unmatched_threshold in self.classes:
+            frame, row = torch.nonzero(gt_classes == class_id, as_tuple=True)  # frame-major, each frame in order
+            if frame.numel() == 0:
+                continue
+            own = gt_boxes[frame, row, :7]
+            best_iou, best_gt, forced = self._match(shapes, columns, own, frame, batch)
+            positive = (best_iou >= matched_threshold) | forced
+            class_labels = torch.where(positive, class_id, 0)
+            class_labels[(best_iou >= unmatched_threshold) & ~positive] = -1
+            slots = (frames + index[None, :]).flatten()  # (frame, anchor) of this class, frame-major
+            labels[slots] = class_labels
+            matched[slots[positive]] = own[best_gt[positive]]
+        labels, matched = labels.view(batch, n), matched.view(batch, n, 7)
         frame, anchor = torch.nonzero(labels > 0, as_tuple=True)  # encode the positives only
         targets = torch.zeros_like(matched)
         targets[frame, anchor] = encode_boxes(matched[frame, anchor], self.anchors[anchor])
         return AnchorTargets(labels, targets, matched)
 
-    def _assign_frame(self, gt: Tensor) -> tuple[Tensor, Tensor]:
-        n = self.anchors.shape[0]
-        labels = torch.zeros(n, dtype=torch.long, device=self.anchors.device)
-        matched = self.anchors.new_zeros(n, 7)
-        gt_classes = gt[:, 7].long()
-        for class_id, index, shapes, columns, matched_threshold, unmatched_threshold in self.classes:
-            own = gt[gt_classes == class_id, :7]
-            if own.shape[0] == 0:
-                continue
-            best_iou, best_gt, forced = self._match(shapes, columns, own)
-            positive = (best_iou >= matched_threshold) | forced
-            class_labels = torch.where(positive, class_id, 0)
-            class_labels[(best_iou >= unmatched_threshold) & ~positive] = -1
-            labels[index] = class_labels
-            matched[index[positive]] = own[best_gt[positive]]
-        return labels, matched
-
-    def _match(self, shapes: Tensor, columns: _AnchorColumns, gt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _match(self, shapes: Tensor, columns: _AnchorColumns, gt: Tensor, frame: Tensor, batch: int
+               ) -> tuple[Tensor, Tensor, Tensor]:
         """For the anchors of one class (``shapes``: their rectangles, or boxes when rotated) and that class's GT
-        boxes (G, 7): each anchor's best IoU and GT (the first of equals, as ``argmax`` takes it; 0 where it
+        boxes (G, 7) of every frame (``frame`` (G,), frame-major): per frame and anchor (B * N, frame-major), the
+        best IoU with a GT of the same frame and that GT (the first of equals, as ``argmax`` takes it; 0 where it
         overlaps nothing, which is never positive), and whether it is one of the best anchors of some GT (ties
         included) that it overlaps at all."""
         n, g = shapes.shape[0], gt.shape[0]
         anchor, which, iou = self._overlaps(shapes, columns, gt)
-        best_iou = gt.new_zeros(n).scatter_reduce(0, anchor, iou, "amax")
+        slot = frame[which] * n + anchor
+        best_iou = gt.new_zeros(batch * n).scatter_reduce(0, slot, iou, "amax")
         gt_best = gt.new_zeros(g).scatter_reduce(0, which, iou, "amax")
-        top = iou == best_iou[anchor]
-        best_gt = torch.full((n,), g, dtype=torch.long, device=gt.device).scatter_reduce(
-            0, anchor[top], which[top], "amin")
+        top = iou == best_iou[slot]
+        best_gt = torch.full((batch * n,), g, dtype=torch.long, device=gt.device).scatter_reduce(
+            0, slot[top], which[top], "amin")
         best_gt = torch.where(best_gt == g, 0, best_gt)
-        forced = torch.zeros(n, dtype=torch.bool, device=gt.device)
-        forced[anchor[iou == gt_best[which]]] = True  # every listed pair overlaps, so that GT's best is > 0
+        forced = torch.zeros(batch * n, dtype=torch.bool, device=gt.device)
+        forced[slot[iou == gt_best[which]]] = True  # every listed pair overlaps, so that GT's best is > 0
         return best_iou, best_gt, forced
 
     def _overlaps(self, shapes: Tensor, columns: _AnchorColumns, gt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
