@@ -106,7 +106,8 @@ def _mlp(widths: list[int], in_channels: int, momentum: float) -> tuple[nn.Modul
 
 
 class RoiHead(nn.Module):
-    """BEV map (B, C, H, W) + RoIs (B, R, 7) [+ pillar map (B, P, H', W')] -> ``RoiHeadOutput``.
+    """BEV map (B, C, H, W) + RoIs (B, R, 7) [+ pillar map (B, P, H', W') or its pillars, a ``PillarMap``] ->
+    ``RoiHeadOutput``.
 
     ``pillar_channels`` is the pillar map's channel count; give it when ``roi_head.pool_pillar_map`` is on."""
 
