@@ -13,6 +13,7 @@ sequential and so deterministic on CPU).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -27,9 +28,16 @@ class PillarMap:
     batch_size: int
     grid_size: tuple[int, int]  # (nx, ny)
 
-    @property
-    def channels(self) -> int:
-        return self.features.shape[1]
+    @cached_property
+    def cells(self) -> Tensor:
+        """(B * ny * nx,) long: the pillar in each cell of the canvas, ``P`` (the zero row of ``sample``'s table)
+        where there is none. Built once: MC-dropout passes re-sample the same map."""
+        nx, ny = self.grid_size
+        pillars = self.features.shape[0]
+        cells = torch.full((self.batch_size * ny * nx,), pillars, dtype=torch.long, device=self.coords.device)
+        cells[(self.coords[:, 0] * ny + self.coords[:, 1]) * nx + self.coords[:, 2]] = torch.arange(
+            pillars, device=self.coords.device)
+        return cells
 
     def sample(self, grid: Tensor) -> Tensor:
         """Bilinear samples at ``grid`` (B, H, W, 2) in ``grid_sample``'s normalised coordinates (x, y in [-1, 1]
@@ -40,9 +48,7 @@ class PillarMap:
         # Row ``pillars`` of the table is zero: empty cells and cells off the map read it.
         features = self.features.float()
         table = torch.cat((features, features.new_zeros(1, channels)))
-        cells = torch.full((self.batch_size * ny * nx,), pillars, dtype=torch.long, device=grid.device)
-        cells[(self.coords[:, 0] * ny + self.coords[:, 1]) * nx + self.coords[:, 2]] = torch.arange(
-            pillars, device=grid.device)
+        cells = self.cells
         # grid_sample's unnormalisation for align_corners=False: -1 is the left edge of cell 0, +1 the right edge
         # of cell n-1, so cell centres sit at integer positions.
         x = ((grid[..., 0].float() + 1) * nx - 1) / 2
