@@ -46,7 +46,7 @@ def _waymo_lidar(beams: int, columns: int) -> LidarModel:
     # Mounted 2 m above the ground, 0.3 m over a roof that hides the near ground ahead of and behind the car.
     return LidarModel(elevations_deg=tuple(waymo_top_elevations(beams)), columns=columns, height=2.0,
                       max_range=75.0, min_range=1.0, body=((0.0, 0.0, -0.9, 1.5, 0.9, 0.6),),
-                      weak_return=0.012)  # a more sensitive receiver than KITTI's HDL-64E
+                      weak_return=0.012)  # the threshold the Waymo-like world was measured with; unchanged
 
 
 WAYMO_STYLE_WEIGHTS = {"residential": 0.3, "city": 0.4, "highway": 0.1, "campus": 0.2}
