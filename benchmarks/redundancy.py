@@ -25,21 +25,23 @@ from ssal.data.datasets import dataset_from_config
 from ssal.pipeline.prediction import load_detector, predict_frames
 
 
-def best_similarities(features: np.ndarray) -> np.ndarray:
-    """(F,) for F frame features (F, D): each frame's highest cosine similarity to another frame."""
+def similarities(features: np.ndarray) -> np.ndarray:
+    """(F, F) cosine similarities of F frame features (F, D), each frame's to itself set to -inf."""
     unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
     similarity = unit @ unit.T
     np.fill_diagonal(similarity, -np.inf)
-    return similarity.max(axis=1)
+    return similarity
+
+
+def best_similarities(features: np.ndarray) -> np.ndarray:
+    """(F,) for F frame features (F, D): each frame's highest cosine similarity to another frame."""
+    return similarities(features).max(axis=1)
 
 
 def own_drive_matches(features: np.ndarray, drives: list[str]) -> tuple[float, float]:
     """(share of frames whose best match is a frame of their own drive, that share for a match drawn at random)."""
-    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-    similarity = unit @ unit.T
-    np.fill_diagonal(similarity, -np.inf)
     drives = np.asarray(drives)
-    same = drives[similarity.argmax(axis=1)] == drives
+    same = drives[similarities(features).argmax(axis=1)] == drives
     _, sizes = np.unique(drives, return_counts=True)
     chance = float((sizes * (sizes - 1)).sum() / (len(drives) * (len(drives) - 1)))
     return float(same.mean()), chance

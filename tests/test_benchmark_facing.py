@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
+from benchmark_scripts import load_benchmark
 
 
 def _facing():
-    spec = importlib.util.spec_from_file_location("facing_benchmark", ROOT / "benchmarks" / "facing.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("facing")
 
 
 # a box at the origin whose grid (with the probe's margin) spans -1..1 on every axis: points are box-frame units

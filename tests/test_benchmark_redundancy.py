@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _redundancy():
-    spec = importlib.util.spec_from_file_location("redundancy_benchmark", ROOT / "benchmarks" / "redundancy.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmark_scripts import load_benchmark
 
 
 def test_frames_of_a_drive_match_each_other_and_chance_counts_the_drive_sizes():
-    redundancy = _redundancy()
+    redundancy = load_benchmark("redundancy")
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(4, 16))  # four drives, each frame its drive's scene plus a little change
     drives = [f"d{k}" for k in range(4) for _ in range(5)]
@@ -30,7 +19,7 @@ def test_frames_of_a_drive_match_each_other_and_chance_counts_the_drive_sizes():
 
 
 def test_independent_scenes_match_their_own_drive_only_by_chance():
-    redundancy = _redundancy()
+    redundancy = load_benchmark("redundancy")
     rng = np.random.default_rng(1)
     drives = [f"d{k}" for k in range(50) for _ in range(4)]
     shares = [redundancy.own_drive_matches(rng.normal(size=(200, 16)), drives)[0] for _ in range(5)]
